@@ -1,0 +1,1 @@
+"""Small published measurement tables shipped with their citations."""
