@@ -98,6 +98,18 @@ def full_params(ratio, knowledge: KnowledgeSet, law: PowerLaw = DEFAULT_WEB_LAW,
     return target_params(ratio, knowledge, 1.0, law, bits_per_param)
 
 
+def target_log_odds(params, knowledge: KnowledgeSet, target: float = 0.0, law: PowerLaw = DEFAULT_WEB_LAW,
+                    bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> np.ndarray:
+    """``log(r_a/(1−r_a)) = log q_a`` exactly, also where r_a rounds to 0 or 1 (Eq. (11)); NaN where b·N ≤ a·K·h."""
+    n = check_positive("params", params)
+    a = float(check_unit_interval("target", target))
+    b = float(check_positive("bits_per_param", bits_per_param))
+    free = b * n - a * knowledge.total_bits
+    ok = free > 0
+    log_q = _log_web_marginal(np.where(ok, free, 1.0), law, b) - math.log(knowledge.value_per_bit)
+    return np.where(ok, log_q, np.nan)
+
+
 def target_ratio(params, knowledge: KnowledgeSet, target: float = 0.0, law: PowerLaw = DEFAULT_WEB_LAW,
                  bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> np.ndarray:
     """Ratio at which a model of ``params`` learns the fraction ``target`` of the set (Eq. (11)).
@@ -105,14 +117,7 @@ def target_ratio(params, knowledge: KnowledgeSet, target: float = 0.0, law: Powe
     ``q_a = g(b·N − a·K·h)/p``, ``r_a = q_a/(1+q_a)``, evaluated as ``expit(log q_a)``. NaN where
     ``b·N ≤ a·K·h`` (the model cannot hold that fraction even at r = 1). ``target = 0`` is the onset ratio.
     """
-    n = check_positive("params", params)
-    a = float(check_unit_interval("target", target))
-    b = float(check_positive("bits_per_param", bits_per_param))
-    free = b * n - a * knowledge.total_bits
-    ok = free > 0
-    log_q = _log_web_marginal(np.where(ok, free, 1.0), law, b) - math.log(knowledge.value_per_bit)
-    out = special.expit(log_q)
-    return np.where(ok, out, np.nan)
+    return special.expit(target_log_odds(params, knowledge, target, law, bits_per_param))
 
 
 def critical_ratio(params, knowledge: KnowledgeSet, law: PowerLaw = DEFAULT_WEB_LAW,

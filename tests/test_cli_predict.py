@@ -1,0 +1,69 @@
+"""``phasemix predict``: defaults, JSON contract, derivation text, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from phasemix.cli import main
+
+REQUIRED = {"critical_ratio", "critical_params", "full_params", "learned_fraction", "exponent_ratio_vs_params",
+            "exponent_params_vs_ratio"}
+
+
+def run_json(capsys, *argv):
+    assert main(["predict", "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_default_json_has_contract_keys_and_golden_values(capsys):
+    out = run_json(capsys)
+    assert REQUIRED <= out.keys()
+    assert out["critical_ratio"] == pytest.approx(0.12193, abs=5e-6)
+    assert out["critical_params"] == pytest.approx(44.27e6, rel=2e-4)
+    assert out["full_params"] == pytest.approx(51.56e6, rel=2e-4)
+    assert out["learned_fraction"] == 1.0
+    assert out["exponent_ratio_vs_params"] == pytest.approx(-1.283)
+    assert out["exponent_params_vs_ratio"] == pytest.approx(-1 / 1.283)
+
+
+def test_no_arguments_prints_the_derivation(capsys):
+    assert main(["predict"]) == 0
+    text = capsys.readouterr().out
+    assert "0.12193" in text and "44.27M" in text and "[Eq. (11)]" in text
+
+
+def test_ratio_zero_writes_null_onset_size(capsys):
+    out = run_json(capsys, "--ratio", "0")
+    assert out["critical_params"] is None and out["learned_fraction"] == 0.0
+
+
+def test_flags_change_the_model(capsys):
+    base = run_json(capsys)
+    bits = run_json(capsys, "--web-law", "2.552,7.144,0.283", "--loss-units", "bits")
+    assert bits["critical_ratio"] == pytest.approx(base["critical_ratio"], rel=1e-3)
+    b1 = run_json(capsys, "--bits-per-param", "1")
+    assert b1["critical_ratio"] == pytest.approx(0.217, abs=5e-4)
+    wiki = run_json(capsys, "--facts", "1.28M", "--params", "410M")
+    assert wiki["critical_ratio"] == pytest.approx(0.05438, abs=5e-6)
+    h = run_json(capsys, "--bits-per-fact", "10", "--cardinalities", "")
+    assert h["knowledge"]["bits_per_fact"] == 10 and h["predicted_accuracy"] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--ratio", "1.5"], "ratio"),
+        (["--params=-1M"], "params"),
+        (["--params", "lots"], "--params"),
+        (["--web-law", "1,2"], "--web-law"),
+        (["--web-law", "1,2,-0.3"], "alpha"),
+        (["--ratio", "nan"], "ratio"),
+        (["--bits-per-param", "0"], "bits_per_param"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_a_named_message(capsys, argv, needle):
+    assert main(["predict", *argv]) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
