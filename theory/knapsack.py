@@ -45,7 +45,7 @@ class ResultIO:
             elif isinstance(v, float) and not math.isfinite(v):
                 v = None
             elif isinstance(v, tuple):
-                v = list(v)
+                v = [None if (isinstance(x, float) and not math.isfinite(x)) else x for x in v]
             out[f.name] = v
         return out
 
@@ -53,7 +53,7 @@ class ResultIO:
         """Write :meth:`to_dict` to ``path`` atomically; returns the path."""
         path = Path(path)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         tmp.replace(path)
         return path
 
@@ -74,7 +74,7 @@ class ResultIO:
             if f.name in cls._array_fields:
                 v = np.asarray([np.nan if x is None else x for x in v])
             elif isinstance(v, list):
-                v = tuple(v)
+                v = tuple(math.nan if x is None else x for x in v)
             elif v is None and f.type in ("float", float):
                 v = math.nan
             kwargs[f.name] = v
