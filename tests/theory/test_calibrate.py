@@ -222,3 +222,23 @@ def test_threshold_bad_input_and_roundtrip(tmp_path):
         th.first_below_target([1.0, 2.0], [0, 1], group=[1])
     est = th.first_below_target([3.0, 2.0, 1.0], [1, 0, 1], n_boot=10)
     assert th.ThresholdEstimate.from_json(est.to_json(tmp_path / "t.json")) == est
+
+
+def test_sim_b_first_below_rule_is_quantized():
+    """Sim B end to end: water-filling per fact, then the 'first subset below 80%' rule on 100 subsets.
+
+    The exact level has slope −(α+1) = −1.283; the quantized rule gives about −1.252 over 70–410M (spec §0.8).
+    """
+    from phasemix.theory import knapsack as ks
+
+    q = np.arange(1, 101) ** -1.5
+    q /= q.sum()
+    freq = np.repeat(0.01 * q / 100 / 100.0, 100)
+    group = np.repeat(np.arange(100), 100)
+    sizes = np.array([70, 95, 120, 160, 256, 410]) * 1e6
+    est = []
+    for n in sizes:
+        stored = ks.water_fill(freq, 45.5916, n, 0.99).stored_bits >= 45.5916 * (1 - 1e-12)
+        est.append(th.first_below_target(freq, stored.astype(float), group, n_boot=0).estimate)
+    slope = np.polyfit(np.log(sizes), np.log(est), 1)[0]
+    assert slope == pytest.approx(-1.252, abs=3e-3)
