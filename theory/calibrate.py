@@ -103,8 +103,9 @@ def _fit_one(x, y, w, fix_e, grid, bounds):
 def fit_web_law(params, loss, *, unit: float = 1e6, loss_units: str = "nats", fix_E: float | None = None,
                 weights=None, alpha_bounds: tuple[float, float] = (1e-3, 3.0), n_starts: int = 200,
                 n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> WebLawFit:
-    """Fit ``L(N) = E + A·(N/unit)^(−α)`` by variable projection with many starts (Eq. (34)); CIs by residual
-    bootstrap (Eq. (35)).
+    """Fit ``L(N) = E + A·(N/unit)^(−α)`` by variable projection with many starts; CIs by residual bootstrap.
+
+    Eq. (34) and Eq. (35) in docs/theory.md.
 
     Parameters
     ----------
@@ -175,7 +176,7 @@ def fit_web_law(params, loss, *, unit: float = 1e6, loss_units: str = "nats", fi
 
 @dataclass(frozen=True, slots=True)
 class PrefactorFit(ResultIO):
-    """``odds_obs = φ·q_a(N)`` with the exponent fixed at −(α+1) (Eq. (36)).
+    """``odds_obs = φ·q_a(N)`` with the exponent fixed at −(α+1) (Eq. (36) in docs/theory.md).
 
     phi and its bootstrap CI ``phi_ci``; log_phi_se : standard error of the mean of the log residuals;
     params_scale : φ^(1/(α+1)), the factor on N_on and N_a; residuals : log odds_obs − log φ − log q_a per point.
@@ -206,7 +207,7 @@ class PrefactorFit(ResultIO):
 def fit_prefactor(params, critical_ratios, knowledge: KnowledgeSet, law: PowerLaw = DEFAULT_WEB_LAW,
                   bits_per_param: float = DEFAULT_BITS_PER_PARAM, *, target: float = 0.4, n_boot: int = 2000,
                   confidence: float = 0.95, seed: int = 0) -> PrefactorFit:
-    """``log φ = mean(log odds_obs − log q_a(N))`` (Eq. (36)); percentile bootstrap CI over points.
+    """``log φ = mean(log odds_obs − log q_a(N))`` (Eq. (36) in docs/theory.md); percentile bootstrap CI over points.
 
     ``critical_ratios`` are measured ratios where the learned fraction crosses ``target`` (see
     :func:`critical_ratios_from_grid`); they are compared with ``r_a`` of Eq. (11), never with ``r_on`` unless
@@ -239,7 +240,9 @@ def fit_prefactor(params, critical_ratios, knowledge: KnowledgeSet, law: PowerLa
 
 
 def critical_ratios_from_grid(params, ratios, accuracy, *, target: float = 0.4, chance: float = 0.0):
-    """Measured critical ratio per size: where the chance-corrected learned fraction crosses ``target`` (Eq. (37)).
+    """Measured critical ratio per size: the chance-corrected learned fraction crosses ``target``.
+
+    Eq. (37) in docs/theory.md.
 
     ``F = (accuracy − chance)/(1 − chance)``; for each distinct size the ratios are sorted and the first crossing of
     ``target`` is interpolated linearly in log-odds of r. Returns ``(sizes, ratios)``; NaN where no crossing.

@@ -91,7 +91,7 @@ class ResultIO:
 
 
 def _log_g(capacity: np.ndarray, law_b: PowerLaw, b: float) -> np.ndarray:
-    """``log g(m)``, ``g(m) = −dF_web/dm`` in bits per token per bit (Eq. (6)); +inf where ``m ≤ 0``."""
+    """``log g(m)``, ``g = −dF_web/dm`` in bits/token/bit (Eq. (6) in docs/theory.md); +inf where ``m ≤ 0``."""
     m = np.asarray(capacity, dtype=float)
     safe = np.where(m > 0, m, 1.0)
     out = law_b.log_slope(safe / b) - math.log(b)
@@ -121,7 +121,7 @@ def _check_facts(frequencies, sizes, params, web_ratio, bits_per_param):
 
 
 def fact_frequencies(set_ratios, per_set_frequencies) -> tuple[np.ndarray, float]:
-    """Frequencies ``f_j = r_s·p_j`` of all facts and the web share ``r_web = 1 − Σ r_s`` (Eq. (16)).
+    """Frequencies ``f_j = r_s·p_j`` of all facts and the web share ``r_web = 1 − Σ r_s`` (Eq. (16) in docs/theory.md).
 
     ``per_set_frequencies[s]`` holds ``p_j``, the occurrences of each fact of set ``s`` per token of that set.
     """
@@ -138,7 +138,7 @@ def fact_frequencies(set_ratios, per_set_frequencies) -> tuple[np.ndarray, float
 
 @dataclass(frozen=True, slots=True)
 class WaterFillResult(ResultIO):
-    """Fractional optimum of Eq. (16).
+    """Fractional optimum of Eq. (16) in docs/theory.md.
 
     stored_bits : bits stored of each fact, input order. water_level : λ = f_thres (Eq. (19)). objective : Eq. (16) in
     bits per token (set constants dropped). excess : objective − r_web·F_web(b·N), the loss caused by finite
@@ -170,7 +170,7 @@ def _objective(f, h, y, cap, rw, law_b, b) -> tuple[float, float]:
 
 def water_fill(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WEB_LAW,
                bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> WaterFillResult:
-    """Exact fractional optimum of Eq. (16) by water-filling (Eq. (17)–(19)), O(n log n).
+    """Exact fractional optimum of Eq. (16) by water-filling (Eq. (17)–(19) in docs/theory.md), O(n log n).
 
     Facts are sorted by frequency (descending, ties in index order). Fact ``k`` is stored whole iff
     ``f_k ≥ r_web·g(b·N − H_{k+1})`` with ``H_{k+1}`` the bits of the first ``k+1`` facts; this test is monotone in
@@ -230,13 +230,13 @@ def water_fill(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WE
 
 def threshold_frequency_exact(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WEB_LAW,
                               bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> float:
-    """``f_thres(N) = λ``, the water level of Eq. (19); → ``r_web·g(b·N)`` (Eq. (14)) when ``Σh ≪ b·N``."""
+    """``f_thres(N) = λ``, the water level (Eq. (19) in docs/theory.md); → ``r_web·g(b·N)`` when ``Σh ≪ b·N``."""
     return water_fill(frequencies, sizes, params, web_ratio, law, bits_per_param).water_level
 
 
 @dataclass(frozen=True, slots=True)
 class BinaryResult(ResultIO):
-    """0/1 optimum of Eq. (16) (Eq. (20)–(21)).
+    """0/1 optimum of Eq. (16) (Eq. (20)–(21) in docs/theory.md).
 
     selected : 1.0 where a fact is stored whole. objective/excess : as in :class:`WaterFillResult` at the 0/1 point.
     fractional_objective : the water-filling optimum. integrality_gap : objective − fractional_objective (≥ 0);
@@ -260,7 +260,9 @@ class BinaryResult(ResultIO):
 def solve_binary(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WEB_LAW,
                  bits_per_param: float = DEFAULT_BITS_PER_PARAM, *, n_tangents: int = 128, tol: float = 1e-9,
                  max_iter: int = 60) -> BinaryResult:
-    """0/1 knapsack of Eq. (16) by outer approximation: HiGHS MILPs with tangent refinement (Eq. (20)–(21)).
+    """0/1 knapsack of Eq. (16) by outer approximation: HiGHS MILPs with tangent refinement.
+
+    Eq. (20)–(21) in docs/theory.md.
 
     The web term ``D(s) = F_web(s) − F_web(b·N)`` of the free web capacity ``s = b·N − Σ h_j x_j`` is replaced by
     ``w ≥ D(s_k) − g(s_k)·(s − s_k)`` at ``n_tangents`` log-spaced ``s_k`` in ``[b·N − Σh, b·N]``; each MILP gives
@@ -330,7 +332,9 @@ def solve_binary(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_
 
 def greedy_equal_sizes(frequencies, size: float, params, web_ratio, law: PowerLaw = DEFAULT_WEB_LAW,
                        bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> tuple[np.ndarray, float]:
-    """Exact 0/1 optimum for equal sizes: the top ``k`` facts by frequency, ``k`` by 1-D search (Eq. (22)).
+    """Exact 0/1 optimum for equal sizes: the top ``k`` facts by frequency, ``k`` by 1-D search.
+
+    Eq. (22) in docs/theory.md.
 
     Returns ``(selected, objective)``; ``selected`` is 1.0 for stored facts (input order, ties in index order).
     """
@@ -351,7 +355,7 @@ def greedy_equal_sizes(frequencies, size: float, params, web_ratio, law: PowerLa
 
 def solve_fractional_cvxpy(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WEB_LAW,
                            bits_per_param: float = DEFAULT_BITS_PER_PARAM, *, solver: str = "SCS") -> np.ndarray:
-    """Generic convex solve of Eq. (16) (cross-check of :func:`water_fill`); returns stored bits per fact.
+    """Generic convex solve of Eq. (16) in docs/theory.md (cross-check of :func:`water_fill`): stored bits per fact.
 
     Rescaled: bits in units of ``b·N`` (``u_j = y_j/(b·N)``), objective divided by ``r_web·α·A_b·n^(−α)`` so that the
     web term is ``z^(−α)/α`` with ``z = 1 − Σ u_j``; the power is exact (``approx=False``). Accurate to ~1e-6.
@@ -377,6 +381,6 @@ def solve_fractional_cvxpy(frequencies, sizes, params, web_ratio, law: PowerLaw 
 
 
 def per_document_frequency(frequencies, tokens_per_document: float) -> np.ndarray:
-    """Occurrences per document = ``f_j`` × tokens per document (an [I] conversion, Eq. (19))."""
+    """Occurrences per document = ``f_j`` × tokens per document (an [I] conversion, Eq. (19) in docs/theory.md)."""
     return as_float_array("frequencies", frequencies) * float(check_positive("tokens_per_document",
                                                                              tokens_per_document))

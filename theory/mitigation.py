@@ -32,7 +32,9 @@ def _m0_and_capacity(params, ratio, knowledge, law, bits_per_param):
 
 def subsampled_fraction(rho, params, ratio, knowledge: KnowledgeSet, law: PowerLaw = DEFAULT_WEB_LAW,
                         bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> np.ndarray:
-    """Fraction of the **full** set's bits learned after keeping a fraction ``rho`` of the facts (Eq. (28)).
+    """Fraction of the **full** set's bits learned when a fraction ``rho`` of the facts is kept.
+
+    Eq. (28) in docs/theory.md.
 
     ``acc(ρ) = min(ρ, max(0, (b·N − m0·ρ^β)/(K·h)))`` with ``β = 1/(α+1)`` and ``m0 = m0(t)`` at ρ = 1 (Eq. (7)),
     because ``p → p/ρ`` scales the onset capacity by ``ρ^β``. Vectorized over all arguments.
@@ -60,7 +62,7 @@ def subsampled_accuracy(rho, params, ratio, knowledge: KnowledgeSet, law: PowerL
 
 @dataclass(frozen=True, slots=True)
 class SubsamplingResult(ResultIO):
-    """Best subsampling ratio (Eq. (29)) and collapse point (Eq. (30)) for one (N, r).
+    """Best subsampling ratio (Eq. (29)) and collapse point (Eq. (30) in docs/theory.md) for one (N, r).
 
     rho_best : maximizer of :func:`subsampled_fraction` (NaN when nothing is learnable, r = 0). fraction_best : the
     learned fraction there. rho_collapse : ρ* = (b·N/m0)^(α+1), where the learned fraction returns to 0 (> 1 means
@@ -78,7 +80,9 @@ class SubsamplingResult(ResultIO):
 
 def best_subsampling(params: float, ratio: float, knowledge: KnowledgeSet, law: PowerLaw = DEFAULT_WEB_LAW,
                      bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> SubsamplingResult:
-    """``ρ_best``: root of ``ρ·K·h + m0·ρ^β = b·N`` in (0, 1], or 1 (Eq. (29)); ``ρ* = (b·N/m0)^(α+1)`` (Eq. (30)).
+    """``ρ_best``: root of ``ρ·K·h + m0·ρ^β = b·N`` in (0, 1], or 1; ``ρ* = (b·N/m0)^(α+1)``.
+
+    Eq. (29) and Eq. (30) in docs/theory.md.
 
     >>> res = best_subsampling(410e6, 0.03, KnowledgeSet.synbio(facts=1_280_000))
     >>> round(res.rho_best, 3), round(res.rho_collapse, 3)
@@ -114,7 +118,7 @@ def ckm_token_ratio(tokens_per_occurrence: float, tokens_per_tuple: float) -> fl
 
 
 def ckm_multiplier(tau, token_ratio: float) -> np.ndarray:
-    """Frequency multiplier of Compact Knowledge Mixing: ``g(τ) = (1 + τ·λ)/(1 + τ)`` (Eq. (31)).
+    """Frequency multiplier of Compact Knowledge Mixing: ``g(τ) = (1 + τ·λ)/(1 + τ)`` (Eq. (31) in docs/theory.md).
 
     Tuples worth ``τ·T_K`` tokens add ``τ·λ`` occurrences per text occurrence, while fixed ``r`` and total tokens
     spread the knowledge share over ``(1+τ)·T_K`` tokens.
@@ -128,14 +132,14 @@ def ckm_multiplier(tau, token_ratio: float) -> np.ndarray:
 
 
 def ckm_knowledge(knowledge: KnowledgeSet, tau: float, token_ratio: float) -> KnowledgeSet:
-    """The knowledge set as CKM makes it look to the learner: occurrences × g(τ), K·h unchanged (Eq. (32))."""
+    """The knowledge set as CKM presents it: occurrences × g(τ), K·h unchanged (Eq. (32) in docs/theory.md)."""
     g = float(ckm_multiplier(tau, token_ratio))
     return replace(knowledge, occurrences=knowledge.occurrences * g)
 
 
 def ckm_learned_fraction(params, ratio, knowledge: KnowledgeSet, tau: float, token_ratio: float,
                          law: PowerLaw = DEFAULT_WEB_LAW, bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> np.ndarray:
-    """Learned fraction with CKM: Eq. (8) with ``p → g(τ)·p`` (Eq. (32))."""
+    """Learned fraction with CKM: Eq. (8) with ``p → g(τ)·p`` (Eq. (32) in docs/theory.md)."""
     return al.learned_fraction(params, ratio, ckm_knowledge(knowledge, tau, token_ratio), law, bits_per_param)
 
 
@@ -150,5 +154,5 @@ def ckm_accuracy(params, ratio, knowledge: KnowledgeSet, tau: float, token_ratio
 
 def ckm_critical_ratio(params, knowledge: KnowledgeSet, tau: float, token_ratio: float,
                        law: PowerLaw = DEFAULT_WEB_LAW, bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> np.ndarray:
-    """Onset ratio with CKM: the odds ``r*/(1−r*)`` divide by ``g(τ)`` (Eq. (33))."""
+    """Onset ratio with CKM: the odds ``r*/(1−r*)`` divide by ``g(τ)`` (Eq. (33) in docs/theory.md)."""
     return al.critical_ratio(params, ckm_knowledge(knowledge, tau, token_ratio), law, bits_per_param)

@@ -78,7 +78,7 @@ def _solve_unique(equation: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
 
 @functools.lru_cache(maxsize=1)
 def derive() -> Derivation:
-    """Derive every closed form from the first-order condition (Eq. (23)–(27)); cached."""
+    """Derive every closed form from the first-order condition (Eq. (23)–(27) in docs/theory.md); cached."""
     s = SYMBOLS
     m, t, E, A, alpha, N_u, b, p, r, N, H, m1 = (s[k] for k in
                                                    ("m", "t", "E", "A", "alpha", "N_u", "b", "p", "r", "N", "H", "m1"))

@@ -88,7 +88,9 @@ _STATUS = {0: "ok", 1: "all_above", 2: "all_below"}
 
 def first_below_target(frequency, correct, group=None, *, target: float = 0.8, interpolate: bool = False,
                        n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> ThresholdEstimate:
-    """Frequency of the first group (descending frequency) whose accuracy is below ``target`` (Eq. (38)).
+    """Frequency of the first group (descending frequency) whose accuracy is below ``target``.
+
+    Eq. (38) in docs/theory.md.
 
     Parameters
     ----------
@@ -151,7 +153,7 @@ def _scan(x: np.ndarray, y: np.ndarray, target: float, n_fail: int, reset: bool,
 def popularity_scan(popularity, correct, *, target: float = 0.6, n_fail: int = 5, reset: bool = False,
                     step: str = "point", group=None, n_boot: int = 1000, confidence: float = 0.95,
                     seed: int = 0) -> ThresholdEstimate:
-    """Threshold popularity by the popularity scan of Algorithm 1 (Eq. (39)).
+    """Threshold popularity by the popularity scan of Algorithm 1 (Eq. (39) in docs/theory.md).
 
     Parameters
     ----------
