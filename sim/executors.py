@@ -1,0 +1,131 @@
+"""Executors: how the sweep runner evaluates its points (serial, a local process pool, later Ray).
+
+The interface is deliberately small::
+
+    class Executor:
+        def map(self, fn, args) -> Iterator[PointOutcome]   # one outcome per arg, in completion order
+        def close(self) -> None                              # also via ``with``
+
+- ``fn`` is a module-level (picklable) function of one argument; each ``args[i]`` is a picklable point task.
+- ``map`` yields exactly one :class:`PointOutcome` per task, as tasks finish: ``index`` (position in ``args``),
+  ``value`` (what ``fn`` returned) or ``error`` (the exception it raised) with ``traceback`` text. An exception in
+  one point never stops the others, and ``map`` itself raises only for a broken executor.
+- The executor never writes results: the sweep driver consumes the outcomes and is the store's only writer, so a
+  distributed executor only has to ship ``fn(arg)`` to workers and the return value back.
+
+A Ray executor would submit ``ray.remote(fn).remote(arg)`` per task and yield outcomes from ``ray.wait``.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import traceback as _tb
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from phasemix._checks import check_choice, check_int
+
+
+@dataclass(frozen=True, slots=True)
+class PointOutcome:
+    """Result of one point: ``value`` when it succeeded, else ``error`` (the exception) and ``traceback`` text."""
+
+    index: int
+    value: Any = None
+    error: BaseException | None = None
+    traceback: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Executor(abc.ABC):
+    """Evaluates ``fn(arg)`` for many args; see the module docstring for the contract."""
+
+    name: str = "executor"
+
+    @abc.abstractmethod
+    def map(self, fn: Callable[[Any], Any], args: Sequence[Any]) -> Iterator[PointOutcome]:
+        """Yield one :class:`PointOutcome` per element of ``args``, in completion order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release workers (idempotent)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _call(fn: Callable[[Any], Any], index: int, arg: Any) -> PointOutcome:
+    try:
+        return PointOutcome(index, value=fn(arg))
+    except Exception as exc:  # noqa: BLE001 - every point error is reported, never raised
+        return PointOutcome(index, error=exc, traceback=_tb.format_exc())
+
+
+class SerialExecutor(Executor):
+    """Runs points one after another in this process (deterministic order; easiest to debug)."""
+
+    name = "serial"
+
+    def map(self, fn, args):
+        for i, arg in enumerate(args):
+            yield _call(fn, i, arg)
+
+
+class LocalExecutor(Executor):
+    """A local process pool (``concurrent.futures.ProcessPoolExecutor``).
+
+    Parameters
+    ----------
+    workers : number of processes (default: ``os.cpu_count()``).
+    start_method : ``"spawn"`` (default; safe with Numba's thread pools), ``"forkserver"`` or ``"fork"``.
+    max_pending : tasks in flight at once (default 2 × workers), so huge grids do not pickle everything up front.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, start_method: str = "spawn", max_pending: int | None = None):
+        import multiprocessing as mp
+
+        self.workers = check_int("workers", workers if workers is not None else (os.cpu_count() or 1), minimum=1)
+        check_choice("start_method", start_method, ("spawn", "forkserver", "fork"))
+        self.max_pending = check_int("max_pending", max_pending or 2 * self.workers, minimum=1)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context(start_method))
+
+    def map(self, fn, args):
+        pending: dict[Any, int] = {}
+        it = iter(enumerate(args))
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.max_pending:
+                try:
+                    i, arg = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending[self._pool.submit(_call, fn, i, arg)] = i
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed, or an unpicklable result
+                    yield PointOutcome(i, error=exc, traceback=_tb.format_exc())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_executor(kind: str = "serial", workers: int | None = None) -> Executor:
+    """Build an executor by name: ``"serial"`` or ``"local"``."""
+    check_choice("executor", kind, ("serial", "local"))
+    return SerialExecutor() if kind == "serial" else LocalExecutor(workers=workers)
