@@ -207,3 +207,81 @@ def classifier_residuals(logits, labels) -> np.ndarray:
     if L.ndim != 2 or L.shape[0] != y.size:
         raise ValueError(f"logits must be (n, C) with one label per row, got {L.shape} and {y.size} labels")
     return 1.0 - L[np.arange(y.size), y]
+
+
+class TorchProbe:
+    """Read-only view of a torch classifier at initialization for valuation (torch imported lazily).
+
+    Supplies what the valuation scores need: per-example cross-entropy losses, embeddings (the output of all but
+    the last module of an ``nn.Sequential``, or ``embed``), the true-class-logit Jacobian, DAVINZ residuals and
+    per-example loss gradients (TracIn).
+    """
+
+    def __init__(self, model, embed=None, *, chunk: int = 256):
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self._embed = embed
+        self.chunk = chunk
+
+    def _tensor(self, X):
+        import torch
+
+        return torch.as_tensor(np.asarray(X), dtype=next(self.model.parameters()).dtype)
+
+    def logits(self, X) -> np.ndarray:
+        """Model outputs (n, C)."""
+        import torch
+
+        with torch.no_grad():
+            return self.model.eval()(self._tensor(X)).double().numpy()
+
+    def losses(self, X, y) -> np.ndarray:
+        """Per-example cross-entropy."""
+        import torch
+
+        with torch.no_grad():
+            out = self.model.eval()(self._tensor(X))
+            return torch.nn.functional.cross_entropy(out, torch.as_tensor(np.asarray(y), dtype=torch.long),
+                                                     reduction="none").double().numpy()
+
+    def embed(self, X) -> np.ndarray:
+        """Features for MMD: ``embed(X)`` or the penultimate activations of an ``nn.Sequential``."""
+        import torch
+
+        if self._embed is not None:
+            return np.asarray(self._embed(X), dtype=float)
+        if not isinstance(self.model, torch.nn.Sequential):
+            return np.asarray(X, dtype=float).reshape(len(X), -1)
+        with torch.no_grad():
+            return self.model.eval()[:-1](self._tensor(X)).double().numpy()
+
+    def jacobian(self, X, y) -> np.ndarray:
+        """Per-example gradient of the true-class logit, (n, P)."""
+        return jacobian(self.model, self._tensor(X), np.asarray(y), chunk=self.chunk)
+
+    def residuals(self, X, y) -> np.ndarray:
+        """DAVINZ targets ``1 − f₀(x)[y]``."""
+        return classifier_residuals(self.logits(X), y)
+
+    def loss_gradients(self, X, y) -> np.ndarray:
+        """Per-example gradient of the cross-entropy w.r.t. all parameters, (n, P)."""
+        import torch
+        from torch.func import functional_call, grad, vmap
+
+        params = {k: v.detach() for k, v in self.model.named_parameters() if v.requires_grad}
+
+        def loss(p, x, t):
+            out = functional_call(self.model, p, (x.unsqueeze(0),))
+            return torch.nn.functional.cross_entropy(out, t.unsqueeze(0))
+
+        Xt = self._tensor(X)
+        yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        rows = []
+        self.model.eval()
+        for s in range(0, Xt.shape[0], self.chunk):
+            g = vmap(grad(loss), in_dims=(None, 0, 0))(params, Xt[s:s + self.chunk], yt[s:s + self.chunk])
+            rows.append(torch.cat([v.reshape(v.shape[0], -1) for v in g.values()], dim=1))
+        return torch.cat(rows).detach().double().numpy()
