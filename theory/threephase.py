@@ -171,3 +171,29 @@ def log_grid(lo: float, hi: float, per_decade: int = 20) -> np.ndarray:
         raise ValueError(f"hi must be > lo, got lo={lo!r}, hi={hi!r}")
     n = max(3, int(math.ceil(per_decade * math.log10(hi / lo))) + 1)
     return np.geomspace(lo, hi, n)
+
+
+def expected_error_tempered(sizes, beta: float, temperature: float, pi: float, n_items: int) -> np.ndarray:
+    """Error when the synthetic law is the tempered Zipf ``p̃ ∝ i^(−β/τ)`` (no cut): ``q = π·p + (1−π)·p̃``.
+
+    Temperature in "exponent" mode (Eq. (45)); a direct blocked sum over a finite vocabulary (N ≤ 1e8).
+    """
+    from phasemix.theory.zipf import tempered_law
+
+    law = ZipfLaw(beta, n_items)
+    if law.n_items is None or law.n_items > 10**8:
+        raise ValueError(f"n_items must be a finite vocabulary <= 1e8 for the tempered mixture, got {n_items!r}")
+    pt = tempered_law(beta, temperature, law.n_items)
+    pi = check_real_share(pi)
+    s = check_nonnegative("sizes", sizes)
+    shape = s.shape
+    s = s.reshape(-1)
+    c, ct = 1.0 / law.norm, 1.0 / pt.norm
+    out = np.zeros_like(s)
+    step = max(1, _CHUNK // max(1, s.size))
+    for start in range(1, law.n_items + 1, step):
+        i = np.arange(start, min(law.n_items, start + step - 1) + 1, dtype=float)
+        p = c * i ** (-law.beta)
+        q = pi * p + (1.0 - pi) * ct * i ** (-pt.beta)
+        out += np.exp(-np.outer(s, q)) @ p
+    return out.reshape(shape)
