@@ -24,14 +24,15 @@ def _log_odds(ratio: np.ndarray) -> np.ndarray:
         return np.log(ratio) - np.log1p(-ratio)
 
 
-def _log_web_marginal(capacity: np.ndarray, law: PowerLaw, bits_per_param: float) -> np.ndarray:
-    """``log g(m)`` with ``g(m) = −dF_web/dm`` in bits per token per bit of capacity (Eq. (6)).
+def log_web_marginal(capacity, law: PowerLaw, bits_per_param: float) -> np.ndarray:
+    """``log g(m)`` with ``g(m) = −dF_web/dm`` in bits per token per bit of capacity (Eq. (6) in docs/theory.md).
 
-    ``F_web(m) = L_web(m/b)``, so ``g(m) = slope(m/b)/b``.
+    ``F_web(m) = L_web(m/b)``, so ``g(m) = slope(m/b)/b``; +inf where ``m ≤ 0`` (the web has no capacity left).
     """
+    m = np.asarray(capacity, dtype=float)
     law_b = law.in_bits()
-    with np.errstate(divide="ignore"):
-        return law_b.log_slope(np.maximum(capacity / bits_per_param, np.finfo(float).tiny)) - math.log(bits_per_param)
+    safe = np.where(m > 0, m, 1.0)
+    return np.where(m > 0, law_b.log_slope(safe / bits_per_param) - math.log(bits_per_param), np.inf)
 
 
 def _validate(params, ratio, knowledge: KnowledgeSet, bits_per_param: float):
@@ -106,7 +107,7 @@ def target_log_odds(params, knowledge: KnowledgeSet, target: float = 0.0, law: P
     b = float(check_positive("bits_per_param", bits_per_param))
     free = b * n - a * knowledge.total_bits
     ok = free > 0
-    log_q = _log_web_marginal(np.where(ok, free, 1.0), law, b) - math.log(knowledge.value_per_bit)
+    log_q = log_web_marginal(np.where(ok, free, 1.0), law, b) - math.log(knowledge.value_per_bit)
     return np.where(ok, log_q, np.nan)
 
 
@@ -167,17 +168,19 @@ def threshold_frequency(params, ratio, law: PowerLaw = DEFAULT_WEB_LAW,
     n = check_positive("params", params)
     r = check_unit_interval("ratio", ratio)
     b = float(check_positive("bits_per_param", bits_per_param))
-    return (1.0 - r) * np.exp(_log_web_marginal(b * n, law, b))
+    return (1.0 - r) * np.exp(log_web_marginal(b * n, law, b))
 
 
 def web_loss_increase(params, ratio, knowledge: KnowledgeSet, law: PowerLaw = DEFAULT_WEB_LAW,
                       bits_per_param: float = DEFAULT_BITS_PER_PARAM) -> np.ndarray:
-    """``F_web(b·N − m1*) − F_web(b·N)`` in the law's own loss units (Eq. (15))."""
+    """``F_web(b·N − m1*) − F_web(b·N)`` in the law's own loss units (Eq. (15)).
+
+    Evaluated as ``A·(N/unit)^(−α)·expm1(−α·log1p(−m1*/(b·N)))``, exact for small stored shares.
+    """
     n, r, b = _validate(params, ratio, knowledge, bits_per_param)
-    m1 = stored_bits(n, r, knowledge, law, b)
-    left = np.maximum(b * n - m1, np.finfo(float).tiny)
-    with np.errstate(over="ignore"):
-        return law.value(left / b) - law.value(n)
+    share = stored_bits(n, r, knowledge, law, b) / (b * n)
+    with np.errstate(divide="ignore", over="ignore"):
+        return law.A * (n / law.unit) ** (-law.alpha) * np.expm1(-law.alpha * np.log1p(-share))
 
 
 def predicted_accuracy(fraction, cardinalities) -> np.ndarray:
@@ -218,7 +221,7 @@ def stored_bits_kkt(params: float, ratio: float, knowledge: KnowledgeSet, law: P
     log_rp = math.log(r) + math.log(knowledge.value_per_bit)
 
     def foc(m1: float) -> float:  # log((1−r)·g(b·N − m1)) − log(r·p): increasing in m1
-        return math.log1p(-r) + float(_log_web_marginal(np.asarray(b * n - m1), law, b)) - log_rp
+        return math.log1p(-r) + float(log_web_marginal(np.asarray(b * n - m1), law, b)) - log_rp
 
     if foc(0.0) >= 0.0:
         return 0.0

@@ -19,9 +19,9 @@ from scipy import optimize, special
 
 from phasemix._checks import as_float_array, check_int, check_positive, check_unit_interval
 from phasemix.errors import SolverError
+from phasemix.results import SCHEMA_VERSION, ResultIO
 from phasemix.theory import allocation as al
 from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM, KnowledgeSet
-from phasemix.theory.knapsack import SCHEMA_VERSION, ResultIO
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 from phasemix.units import check_loss_units
 

@@ -12,90 +12,19 @@ has token share ``r_web = 1 − Σ r_s``. The learner stores ``y_j ∈ [0, h_j]`
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import optimize
 
 from phasemix._checks import as_float_array, check_nonnegative, check_positive, check_unit_interval
-from phasemix.errors import ResultsFileError, SolverError
+from phasemix.errors import SolverError
+from phasemix.results import SCHEMA_VERSION, ResultIO
+from phasemix.theory.allocation import log_web_marginal
 from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
-
-SCHEMA_VERSION = 1
-
-
-class ResultIO:
-    """JSON round trip for frozen result dataclasses: arrays become lists, ``from_json`` restores them."""
-
-    __slots__ = ()
-    _array_fields: ClassVar[tuple[str, ...]] = ()
-
-    def to_dict(self) -> dict:
-        """Plain-dict form (arrays as lists, non-finite floats as None)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            if isinstance(v, np.ndarray):
-                v = [None if (isinstance(x, float) and not math.isfinite(x)) else x for x in v.tolist()]
-            elif isinstance(v, float) and not math.isfinite(v):
-                v = None
-            elif isinstance(v, tuple):
-                v = [None if (isinstance(x, float) and not math.isfinite(x)) else x for x in v]
-            out[f.name] = v
-        return out
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` to ``path`` atomically; returns the path."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        """Rebuild from :meth:`to_dict` output; checks the schema version and the field names."""
-        if not isinstance(data, dict):
-            raise ResultsFileError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ResultsFileError(f"{cls.__name__}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        if set(data) != names:
-            raise ResultsFileError(f"{cls.__name__}: fields {sorted(set(data) ^ names)} missing or unexpected")
-        kwargs = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            v = data[f.name]
-            if f.name in cls._array_fields:
-                v = np.asarray([np.nan if x is None else x for x in v])
-            elif isinstance(v, list):
-                v = tuple(math.nan if x is None else x for x in v)
-            elif v is None and f.type in ("float", float):
-                v = math.nan
-            kwargs[f.name] = v
-        return cls(**kwargs)
-
-    @classmethod
-    def from_json(cls, path: str | Path):
-        """Read a file written by :meth:`to_json`."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise ResultsFileError(f"{path}: not valid JSON ({exc})") from exc
-        return cls.from_dict(data)
-
-
-def _log_g(capacity: np.ndarray, law_b: PowerLaw, b: float) -> np.ndarray:
-    """``log g(m)``, ``g = −dF_web/dm`` in bits/token/bit (Eq. (6) in docs/theory.md); +inf where ``m ≤ 0``."""
-    m = np.asarray(capacity, dtype=float)
-    safe = np.where(m > 0, m, 1.0)
-    out = law_b.log_slope(safe / b) - math.log(b)
-    return np.where(m > 0, out, np.inf)
 
 
 def _web_loss(capacity, law_b: PowerLaw, b: float) -> np.ndarray:
@@ -198,7 +127,7 @@ def water_fill(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WE
     log_rw = math.log(rw)
     with np.errstate(divide="ignore"):
         log_f = np.log(fs)
-        whole = log_f >= log_rw + _log_g(cap - cum, law_b, b)
+        whole = log_f >= log_rw + log_web_marginal(cap - cum, law_b, b)
     k = int(np.argmin(whole)) if not whole.all() else fs.size
     y = np.zeros_like(fs)
     y[:k] = hs[:k]
@@ -206,7 +135,7 @@ def water_fill(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WE
         used = float(cum[k - 1]) if k > 0 else 0.0
 
         def foc(x: float) -> float:  # increasing in x
-            return log_rw + float(_log_g(np.asarray(cap - used - x), law_b, b)) - float(log_f[k])
+            return log_rw + float(log_web_marginal(np.asarray(cap - used - x), law_b, b)) - float(log_f[k])
 
         if fs[k] > 0 and foc(0.0) < 0.0:
             upper = min(float(hs[k]), (cap - used) * (1 - 1e-15))
@@ -221,7 +150,7 @@ def water_fill(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_WE
     if k < fs.size and 0.0 < y[k] < hs[k]:
         level = float(fs[k])
     else:
-        level = rw * float(np.exp(_log_g(np.asarray(cap - stored), law_b, b)))
+        level = rw * float(np.exp(log_web_marginal(np.asarray(cap - stored), law_b, b)))
     out = np.empty_like(y)
     out[order] = y
     obj, excess = _objective(f, h, out, cap, rw, law_b, b)
@@ -287,7 +216,7 @@ def solve_binary(frequencies, sizes, params, web_ratio, law: PowerLaw = DEFAULT_
         return rw * (_web_loss(s, law_b, b) - _web_loss(cap, law_b, b)) / scale
 
     def g_scaled(s: np.ndarray) -> np.ndarray:
-        return rw * np.exp(_log_g(s, law_b, b)) / scale
+        return rw * np.exp(log_web_marginal(s, law_b, b)) / scale
 
     pts = list(np.geomspace(s_lo, cap, n_tangents))
     x = cp.Variable(f.size, boolean=True)

@@ -14,9 +14,9 @@ import numpy as np
 from scipy import optimize
 
 from phasemix._checks import check_nonnegative, check_positive, check_unit_interval
+from phasemix.results import SCHEMA_VERSION, ResultIO
 from phasemix.theory import allocation as al
 from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM, KnowledgeSet
-from phasemix.theory.knapsack import SCHEMA_VERSION, ResultIO
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 
 # ------------------------------------------------------------------------------------------------- subsampling

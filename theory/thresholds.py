@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phasemix._checks import as_float_array, check_choice, check_int, check_positive, check_unit_interval
-from phasemix.theory.knapsack import SCHEMA_VERSION, ResultIO
+from phasemix.results import SCHEMA_VERSION, ResultIO
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,76 @@
+"""Shared result plumbing: JSON round trip for frozen result dataclasses (arrays as lists, NaN as null)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from phasemix.errors import ResultsFileError
+
+SCHEMA_VERSION = 1
+
+
+class ResultIO:
+    """JSON round trip for frozen result dataclasses: arrays become lists, ``from_json`` restores them."""
+
+    __slots__ = ()
+    _array_fields: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict:
+        """Plain-dict form (arrays as lists, non-finite floats as None)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                v = [None if (isinstance(x, float) and not math.isfinite(x)) else x for x in v.tolist()]
+            elif isinstance(v, float) and not math.isfinite(v):
+                v = None
+            elif isinstance(v, tuple):
+                v = [None if (isinstance(x, float) and not math.isfinite(x)) else x for x in v]
+            out[f.name] = v
+        return out
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` to ``path`` atomically; returns the path."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Rebuild from :meth:`to_dict` output; checks the schema version and the field names."""
+        if not isinstance(data, dict):
+            raise ResultsFileError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsFileError(f"{cls.__name__}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        if set(data) != names:
+            raise ResultsFileError(f"{cls.__name__}: fields {sorted(set(data) ^ names)} missing or unexpected")
+        kwargs = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            v = data[f.name]
+            if f.name in cls._array_fields:
+                v = np.asarray([np.nan if x is None else x for x in v])
+            elif isinstance(v, list):
+                v = tuple(math.nan if x is None else x for x in v)
+            elif v is None and f.type in ("float", float):
+                v = math.nan
+            kwargs[f.name] = v
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, path: str | Path):
+        """Read a file written by :meth:`to_json`."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ResultsFileError(f"{path}: not valid JSON ({exc})") from exc
+        return cls.from_dict(data)
