@@ -1,0 +1,474 @@
+"""Finite-training models: accuracy after D training tokens, its D → ∞ limit and its inverse in D.
+
+Four models, each with at most three free parameters (finite-training.md; Eqs. (100)–(119) in docs/theory.md):
+
+- ``exposure``: exposure-dependent capacity ``b(n)`` inside the static allocator, values ``v ~ LogN(−ln c, σ)``.
+- ``race``: forgetting race (write ∝ exposure rate, erase ∝ web share), mean-field closed form, ``g ~ LogN(ln g0, σ)``.
+- ``chain``: consolidation chain (``k`` surviving gaps in a row), ceiling = static allocator with c = 1.
+- ``static``: the static allocator with value multiplier ``c`` and spread ``σ``, times a ramp ``1 − e^(−n/n_r)``.
+
+Every function is vectorized (numpy broadcasting over inputs *and* parameters) and returns the learned fraction of
+the **full** set (``keep_fraction·F_kept``, chance not included). ``tokens = inf`` gives the converged limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from phasemix._checks import as_float_array, check_positive, check_unit_interval
+from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM, KnowledgeSet
+from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
+
+#: Exposures at which b(n) reaches b_max, and the floor of b(n) (Allen-Zhu & Li 2024; finite-training.md).
+N_REF = 1000.0
+B_MIN = 0.05
+#: Reference size of the chain's retention time and of the learning clock when no calibration sets one.
+DEFAULT_REFERENCE_PARAMS = 70e6
+_Z_MAX = 10.0  # |z| bracket of the quantile solve: F = Φ(−z) ∈ [7.6e-24, 1 − 7.6e-24]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Broadcast inputs of one evaluation (all arrays share one shape).
+
+    ``p`` is the value per bit of the *kept* set (occurrences per knowledge token per fact, ``c_occ/(ρ·K·T_fact)``),
+    ``n`` the exposures per fact ``r·D·p`` times the learning clock ``(N/N_ref)^β``, ``H = ρ·K·h`` the kept bits.
+    """
+
+    params: np.ndarray
+    ratio: np.ndarray
+    p: np.ndarray
+    bits: np.ndarray
+    keep: np.ndarray
+    tokens: np.ndarray
+    clock: np.ndarray
+    log_c0: float  # ln(α·A_b/unit): log web marginal at N = unit, bits per token per parameter
+    a1: float  # α + 1
+    unit: float
+    b_max: float
+    reference_params: float
+
+    @property
+    def exposures(self) -> np.ndarray:
+        """Effective exposures per fact ``n·(N/N_ref)^β`` (Eq. (100))."""
+        with np.errstate(invalid="ignore"):
+            return np.where(self.tokens == 0, 0.0, self.ratio * self.tokens * self.p * self.clock)
+
+    def log_marginal(self, size: np.ndarray) -> np.ndarray:
+        """``ln ℓ'(M)`` (bits/token/param), +inf for M ≤ 0 (Eq. (101))."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(size > 0, self.log_c0 - self.a1 * np.log(np.maximum(size, 1e-300) / self.unit), np.inf)
+
+    def log_size_at(self, log_marginal: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`log_marginal`: ``ln M`` where ``ln ℓ'(M)`` equals the argument."""
+        return math.log(self.unit) + (self.log_c0 - log_marginal) / self.a1
+
+
+def _check_tokens(tokens) -> np.ndarray:
+    d = as_float_array("tokens", tokens)
+    if (d < 0).any():
+        raise ValueError(f"tokens must be >= 0 (training tokens; inf = converged), got {d[d < 0].flat[0]!r}")
+    return d
+
+
+def make_context(params, ratio, facts, bits_per_fact, tokens_per_fact, tokens, keep_fraction=1.0, occurrences=1.0,
+                 *, law: PowerLaw = DEFAULT_WEB_LAW, bits_per_param: float = DEFAULT_BITS_PER_PARAM,
+                 reference_params: float = DEFAULT_REFERENCE_PARAMS, speed_exponent: float = 0.0) -> Context:
+    """Validate and broadcast the inputs (each argument named in its error message)."""
+    n = check_positive("params", params)
+    r = check_unit_interval("ratio", ratio)
+    k = check_positive("facts", facts)
+    h = check_positive("bits_per_fact", bits_per_fact)
+    tf = check_positive("tokens_per_fact", tokens_per_fact)
+    occ = check_positive("occurrences", occurrences)
+    d = _check_tokens(tokens)
+    rho = check_unit_interval("keep_fraction", keep_fraction, low_open=True)
+    b = float(check_positive("bits_per_param", bits_per_param))
+    ref = float(check_positive("reference_params", reference_params))
+    beta = float(as_float_array("speed_exponent", speed_exponent))
+    if not 0.0 <= beta <= 2.0:
+        raise ValueError(f"speed_exponent must lie in [0, 2] (learning is not slower in larger models), got {beta!r}")
+    n, r, k, h, tf, occ, d, rho = np.broadcast_arrays(n, r, k, h, tf, occ, d, rho)
+    law_b = law.in_bits()
+    return Context(
+        params=n, ratio=r, p=occ / (rho * k * tf), bits=rho * k * h, keep=rho, tokens=d,
+        clock=(n / ref) ** beta, log_c0=math.log(law_b.alpha * law_b.A / law_b.unit), a1=law_b.alpha + 1.0,
+        unit=law_b.unit, b_max=b, reference_params=ref,
+    )
+
+
+def context_for(params, ratio, knowledge: KnowledgeSet, tokens, keep_fraction=1.0, **kwargs) -> Context:
+    """:func:`make_context` from a :class:`~phasemix.theory.capacity.KnowledgeSet`."""
+    if not isinstance(knowledge, KnowledgeSet):
+        raise TypeError(f"knowledge must be a KnowledgeSet, got {type(knowledge).__name__}")
+    return make_context(params, ratio, knowledge.facts, knowledge.bits_per_fact, knowledge.tokens_per_fact, tokens,
+                        keep_fraction, knowledge.occurrences, **kwargs)
+
+
+def bisect_increasing(fun: Callable[[np.ndarray], np.ndarray], lo, hi, iterations: int = 56) -> np.ndarray:
+    """Vectorized bisection for the root of an increasing function on ``[lo, hi]`` (clamped to the bracket)."""
+    lo, hi = (np.array(x, dtype=float) for x in np.broadcast_arrays(lo, hi))
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        up = fun(mid) > 0
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def newton_increasing(fun: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], lo, hi, x0=None,
+                      iterations: int = 60, xtol: float = 1e-13) -> np.ndarray:
+    """Vectorized safeguarded Newton for the root of an increasing function on ``[lo, hi]``.
+
+    ``fun`` returns ``(f, f')``; a Newton step that leaves the current bracket (or is not finite) is replaced by a
+    bisection step, so it converges whenever bisection does, quadratically near a simple root. Stops when every
+    step is below ``xtol·(1 + |x|)``.
+    """
+    lo, hi = (np.array(x, dtype=float) for x in np.broadcast_arrays(lo, hi))
+    x = 0.5 * (lo + hi) if x0 is None else np.clip(np.broadcast_to(np.asarray(x0, float), lo.shape), lo, hi)
+    for _ in range(iterations):
+        f, df = fun(x)
+        up = f > 0
+        hi = np.where(up, x, hi)
+        lo = np.where(up, lo, x)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = x - f / df
+        ok = np.isfinite(step) & (step > lo) & (step < hi)
+        x_new = np.where(ok, step, 0.5 * (lo + hi))
+        x_new = np.where(f == 0, x, x_new)
+        done = np.abs(x_new - x) <= xtol * (1.0 + np.abs(x))
+        x = x_new
+        if done.all():
+            break
+    return x
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The static allocator with heterogeneous values (shared by exposure, static and chain)
+# ----------------------------------------------------------------------------------------------------------------
+
+def allocated_fraction(ctx: Context, b, log_c, sigma) -> np.ndarray:
+    """Fraction F of the kept set stored by the allocator at ``b`` bits/param, values ``LogN(−ln c, σ)`` (Eq. (102)).
+
+    F solves ``r·p·b·v_F = (1−r)·ℓ'(N − F·H/b)`` with ``v_F`` the (1−F)-quantile of the values; σ = 0 is the
+    closed form ``F = clip((N − N')·b/H, 0, 1)`` with ``ℓ'(N') = r·p·b/(c·(1−r))``, i.e. Eq. (8) with p → p/c.
+    """
+    r, n, p, hbits = ctx.ratio, ctx.params, ctx.p, ctx.bits
+    b, log_c, sigma = np.broadcast_arrays(np.asarray(b, float), np.asarray(log_c, float), np.asarray(sigma, float))
+    shape = np.broadcast_shapes(r.shape, b.shape)
+    r, n, p, hbits, b, log_c, sigma = (np.broadcast_to(x, shape) for x in (r, n, p, hbits, b, log_c, sigma))
+    interior = (r > 0) & (r < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rs = np.where(interior, r, 0.5)
+        base = np.log(rs) + np.log(p) + np.log(b) - log_c - np.log1p(-rs)  # ln(r·p·b/(c·(1−r)))
+        closed = np.clip((n - np.exp(ctx.log_size_at(base))) * b / hbits, 0.0, 1.0)
+        spread = sigma > 0
+        if spread.any():
+            sig = np.where(spread, sigma, 1.0)
+
+            cost = hbits / b  # parameters the whole kept set takes at b
+
+            def phi(z):  # increasing in z; F = Φ(−z)
+                left = n - special.ndtr(-z) * cost
+                value = base + sig * z - ctx.log_marginal(left)
+                slope = sig + ctx.a1 * cost * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) / left
+                return value, np.where(left > 0, slope, np.inf)
+
+            z0 = (ctx.log_marginal(n) - base) / sig
+            z = newton_increasing(phi, np.full(shape, -_Z_MAX), np.full(shape, _Z_MAX), z0)
+            het = special.ndtr(-z)
+            closed = np.where(spread, het, closed)
+    full = np.minimum(1.0, n * b / hbits)
+    return np.where(r == 0, 0.0, np.where(r == 1, full, closed))
+
+
+def _bits_per_param(ctx: Context, kappa) -> np.ndarray:
+    """``b(n) = clip(b_max·(n/n_ref)^κ, b_min, b_max)`` (Eq. (103))."""
+    with np.errstate(divide="ignore", over="ignore"):
+        raw = ctx.b_max * (ctx.exposures / N_REF) ** np.asarray(kappa, float)
+    return np.clip(raw, min(B_MIN, ctx.b_max), ctx.b_max)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model 1: exposure-dependent capacity (c, σ, κ)
+# ----------------------------------------------------------------------------------------------------------------
+
+def exposure_core(ctx: Context, c, sigma, kappa) -> np.ndarray:
+    """Exposure-dependent capacity: the allocator of Eq. (102) at ``b = b(n)`` (Eqs. (103)–(104))."""
+    b = _bits_per_param(ctx, kappa)
+    return ctx.keep * allocated_fraction(ctx, b, np.log(c), sigma)
+
+
+def exposure_limit(ctx: Context, c, sigma, kappa) -> np.ndarray:
+    """D → ∞ limit of the exposure model: the static allocator at b_max with values LogN(−ln c, σ)."""
+    return ctx.keep * allocated_fraction(ctx, ctx.b_max + 0.0 * np.asarray(kappa, float), np.log(c), sigma)
+
+
+def exposure_tokens(ctx: Context, target_kept, c, sigma, kappa) -> np.ndarray:
+    """Tokens until the exposure model's kept-set fraction reaches ``target_kept`` (Eq. (105)).
+
+    At the target, ``ln b + (α+1)·ln((N − F·H/b)/unit) = ln(1−r) + ln(α·A_b/unit) + ln c − ln(r·p) − σ·z_F``; the
+    left side increases in b, so b* is a bisection; then ``n* = n_ref·(b*/b_max)^(1/κ)`` and ``D = n*/(r·p·clock)``.
+    """
+    f = np.asarray(target_kept, float)
+    c, sigma, kappa = (np.asarray(x, float) for x in (c, sigma, kappa))
+    shape = np.broadcast_shapes(ctx.ratio.shape, f.shape, c.shape, sigma.shape, kappa.shape)
+    r, n, p, hbits, clock, f, c, sigma, kappa = (np.broadcast_to(x, shape) for x in (
+        ctx.ratio, ctx.params, ctx.p, ctx.bits, ctx.clock, f, c, sigma, kappa))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        fs = np.clip(f, 1e-300, 1.0)
+        z = np.where(sigma > 0, -special.ndtri(fs), 0.0)
+        sz = np.where(sigma > 0, sigma * z, 0.0)
+        rhs = np.log1p(-r) + ctx.log_c0 + np.log(c) - np.log(r * p) - sz
+        need = fs * hbits / n  # b must exceed F·H/N (capacity)
+        lo = np.log(np.maximum(min(B_MIN, ctx.b_max), need * (1 + 1e-12)))
+        hi = np.full(shape, math.log(ctx.b_max))
+
+        def psi(lb):
+            used = fs * hbits * np.exp(-lb)
+            left = n - used
+            value = lb + ctx.a1 * np.log(np.maximum(left, 1e-300) / ctx.unit) - rhs
+            return value, np.where(left > 0, 1.0 + ctx.a1 * used / left, np.inf)
+
+        reachable = (np.exp(lo) <= ctx.b_max) & (psi(hi)[0] >= 0) & ((sigma == 0) | (f < 1.0)) & (f <= 1.0)
+        lb = newton_increasing(psi, lo, np.maximum(hi, lo))
+        lb = np.where(psi(lo)[0] >= 0, lo, lb)
+        b_star = np.exp(lb)
+        at_floor = b_star <= min(B_MIN, ctx.b_max) * (1 + 1e-12)
+        n_star = np.where(at_floor, 0.0, N_REF * (b_star / ctx.b_max) ** (1.0 / kappa))
+        d = n_star / (r * p * clock)
+    d = np.where(reachable & (r > 0), d, np.inf)
+    return np.where(f <= 0, 0.0, d)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model 2: forgetting race, mean field (g0, η, σ)
+# ----------------------------------------------------------------------------------------------------------------
+
+def _race_rates(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """Write rate per unit g, ``r·p``, and erase rate ``e = (1−r)·ℓ'(N)/b_max`` (Eq. (106))."""
+    with np.errstate(over="ignore"):
+        erase = (1.0 - ctx.ratio) * np.exp(ctx.log_marginal(ctx.params)) / ctx.b_max
+    return ctx.ratio * ctx.p, erase
+
+
+def race_strength(ctx: Context, g, eta) -> np.ndarray:
+    """Mean-field strength ``x(D) = x*·(1 − e^(−η(a+e)D))``, ``a = r·p·g``, ``x* = a/(a+e)`` (Eq. (107))."""
+    w, e = _race_rates(ctx)
+    a = w * np.asarray(g, float)
+    s = a + e
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = np.where(s > 0, a / np.where(s > 0, s, 1.0), 0.0) * -np.expm1(-np.asarray(eta, float) * ctx.clock * s
+                                                                         * ctx.tokens)
+    return np.where(np.isinf(ctx.tokens), np.where(s > 0, a / np.where(s > 0, s, 1.0), 0.0), x)
+
+
+def race_core(ctx: Context, g0, eta, sigma) -> np.ndarray:
+    """Race accuracy ``P(x(D; g) ≥ ½) = Φ((ln g0 − ln g*)/σ)`` (Eq. (108)).
+
+    ``g*`` is the smallest g recalled at D: with ``τ = η·e·D`` and ``s = η·a·D``, ``s/(s+τ)·(1 − e^(−(s+τ))) = ½``
+    is increasing in s with its root in ``[max(τ, ln 2), 2τ + 2]``, solved by bisection.
+    """
+    w, e = _race_rates(ctx)
+    eta_c = np.asarray(eta, float) * ctx.clock
+    tau = eta_c * e * ctx.tokens
+    shape = np.broadcast_shapes(tau.shape, np.shape(g0), np.shape(sigma))
+    tau_b = np.broadcast_to(np.where(np.isfinite(tau), tau, 0.0), shape)
+
+    def half(s):
+        tot = s + tau_b
+        grow = -np.expm1(-tot)
+        return s / tot * grow - 0.5, tau_b / tot**2 * grow + s / tot * np.exp(-tot)
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s_star = newton_increasing(half, np.maximum(tau_b, math.log(2.0)), 2 * tau_b + 2.0)
+        log_g_star = np.log(s_star) - np.log(eta_c * ctx.tokens * w)
+        # converged limit: g* = e/(r·p), the per-fact threshold of Eq. (14)
+        log_g_inf = np.log(e) - np.log(w)
+        log_g_star = np.where(np.isinf(ctx.tokens), log_g_inf, log_g_star)
+        log_g_star = np.where((ctx.tokens == 0) | (w == 0), np.inf, log_g_star)
+        sigma = np.asarray(sigma, float)
+        diff = np.log(np.asarray(g0, float)) - log_g_star
+        acc = np.where(sigma > 0, special.ndtr(diff / np.where(sigma > 0, sigma, 1.0)), (diff >= 0).astype(float))
+    return ctx.keep * acc
+
+
+def race_limit(ctx: Context, g0, eta, sigma) -> np.ndarray:
+    """D → ∞ limit of the race: ``Φ((ln g0 − ln(e/(r·p)))/σ)``; σ = 0 is the threshold rule ``f·g0 ≥ f_thres``."""
+    inf_ctx = _replace_tokens(ctx, np.inf)
+    return race_core(inf_ctx, g0, eta, sigma)
+
+
+def race_tokens(ctx: Context, target_kept, g0, eta, sigma) -> np.ndarray:
+    """Closed-form tokens to target: ``D = ln(2a/(a−e))/(η(a+e))`` at ``g_A = g0·e^(−σ·Φ⁻¹(F))`` (Eq. (109))."""
+    w, e = _race_rates(ctx)
+    f = np.asarray(target_kept, float)
+    sigma = np.asarray(sigma, float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = np.where(sigma > 0, special.ndtri(np.clip(f, 0.0, 1.0)), 0.0)
+        g_a = np.asarray(g0, float) * np.exp(-np.where(sigma > 0, sigma * z, 0.0))
+        a = w * g_a
+        d = np.log(2 * a / (a - e)) / (np.asarray(eta, float) * ctx.clock * (a + e))
+        ok = (a > e) & (((sigma > 0) & (f < 1.0)) | ((sigma == 0) & (f <= 1.0)))
+    return np.where(f <= 0, 0.0, np.where(ok, d, np.inf))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model 3: consolidation chain (τ0, k, s)
+# ----------------------------------------------------------------------------------------------------------------
+
+def _chain_log_mean(ctx: Context, tau0, k, s) -> np.ndarray:
+    """``ln M`` with ``M = (q^(−k) − 1)/(1 − q)``, ``q = exp(−u^s)``, ``u = (1−r)·Δ/τ(N)`` (Eq. (110))."""
+    tau = np.asarray(tau0, float) * (ctx.params / ctx.reference_params) ** ctx.a1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        gap = 1.0 / ctx.p / ctx.ratio  # Δ = K·T_fact/(r·c_occ) tokens between two exposures
+        us = ((1.0 - ctx.ratio) * gap / tau) ** np.asarray(s, float)  # −ln q
+        x = np.asarray(k, float) * us
+        log_num = np.where(x > 30, x + np.log1p(-np.exp(-np.minimum(x, 700))), np.log(np.expm1(np.minimum(x, 30))))
+        log_den = np.log(-np.expm1(-us))
+        return np.where(us > 0, log_num - log_den, np.log(np.asarray(k, float)))
+
+
+def chain_core(ctx: Context, tau0, k, s) -> np.ndarray:
+    """Chain accuracy ``F_static(c=1)·(1 − exp(−(n − k)₊/(M − k + 1)))`` (Eq. (111)); the ceiling is [I]."""
+    k = np.asarray(k, float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        denom = np.exp(_chain_log_mean(ctx, tau0, k, s)) - k + 1.0
+        n = ctx.exposures
+        rise = -np.expm1(-np.maximum(n - k, 0.0) / denom)
+        rise = np.where(np.isinf(n), 1.0, np.where(np.isfinite(denom), rise, 0.0))
+    ceiling = allocated_fraction(ctx, ctx.b_max, 0.0, 0.0)
+    return ctx.keep * ceiling * np.where(ctx.ratio > 0, rise, 0.0)
+
+
+def chain_limit(ctx: Context, tau0, k, s) -> np.ndarray:
+    """D → ∞ limit of the chain: the static allocator of Eq. (8) (c = 1, b = b_max)."""
+    shape = np.broadcast_shapes(np.shape(tau0), np.shape(k), np.shape(s))
+    return ctx.keep * allocated_fraction(ctx, ctx.b_max, 0.0, 0.0) * np.ones(shape)
+
+
+def chain_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
+    """Tokens to target: ``n = k + (M − k + 1)·(−ln(1 − F/F_static))``, ``D = n/(r·p·clock)`` (Eq. (112))."""
+    k = np.asarray(k, float)
+    f = np.asarray(target_kept, float)
+    ceiling = allocated_fraction(ctx, ctx.b_max, 0.0, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y = f / ceiling
+        denom = np.exp(_chain_log_mean(ctx, tau0, k, s)) - k + 1.0
+        n = k + denom * -np.log1p(-np.minimum(y, 1.0))
+        d = n / (ctx.ratio * ctx.p * ctx.clock)
+    return np.where(f <= 0, 0.0, np.where((y < 1) & (ctx.ratio > 0), d, np.inf))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model 4: static allocator with a ramp (c, σ, n_r)
+# ----------------------------------------------------------------------------------------------------------------
+
+def static_core(ctx: Context, c, sigma, n_r) -> np.ndarray:
+    """Static baseline ``F_static(b_max; c, σ)·(1 − e^(−n/n_r))`` (Eq. (113)); ``n_r = 0`` is the static theory."""
+    n_r = np.asarray(n_r, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ramp = np.where(n_r > 0, -np.expm1(-ctx.exposures / np.where(n_r > 0, n_r, 1.0)), 1.0)
+    ramp = np.where(np.isinf(ctx.exposures), 1.0, ramp)
+    return ctx.keep * allocated_fraction(ctx, ctx.b_max, np.log(c), sigma) * ramp
+
+
+def static_limit(ctx: Context, c, sigma, n_r) -> np.ndarray:
+    """D → ∞ limit of the static baseline: ``F_static(b_max; c, σ)``."""
+    return ctx.keep * allocated_fraction(ctx, ctx.b_max + 0.0 * np.asarray(n_r, float), np.log(c), sigma)
+
+
+def static_tokens(ctx: Context, target_kept, c, sigma, n_r) -> np.ndarray:
+    """Tokens to target: ``n = −n_r·ln(1 − F/F_static)`` (Eq. (114))."""
+    f = np.asarray(target_kept, float)
+    ceiling = allocated_fraction(ctx, ctx.b_max, np.log(c), sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = f / ceiling
+        n = -np.asarray(n_r, float) * np.log1p(-np.minimum(y, 1.0))
+        d = n / (ctx.ratio * ctx.p * ctx.clock)
+    return np.where(f <= 0, 0.0, np.where((y < 1) & (ctx.ratio > 0), d, np.inf))
+
+
+def _replace_tokens(ctx: Context, tokens) -> Context:
+    d = np.broadcast_to(np.asarray(tokens, float), ctx.params.shape)
+    return Context(ctx.params, ctx.ratio, ctx.p, ctx.bits, ctx.keep, d, ctx.clock, ctx.log_c0, ctx.a1, ctx.unit,
+                   ctx.b_max, ctx.reference_params)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registry
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DynamicsModel:
+    """One finite-training model: parameter names, fit bounds (log-scaled where ``log_scale``) and its functions."""
+
+    name: str
+    description: str
+    parameter_names: tuple[str, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    log_scale: tuple[bool, ...]
+    reference: tuple[float, ...]  # the spec's reference fit on gu2025-70m (a multi-start seed)
+    core: Callable[..., np.ndarray]
+    limit: Callable[..., np.ndarray]
+    tokens: Callable[..., np.ndarray]
+
+    def accuracy(self, ctx: Context, theta) -> np.ndarray:
+        """Learned fraction of the full set at the context's tokens."""
+        self.check_parameters(theta)
+        return self.core(ctx, *theta)
+
+    def limit_accuracy(self, ctx: Context, theta) -> np.ndarray:
+        """Learned fraction as D → ∞."""
+        self.check_parameters(theta)
+        return self.limit(ctx, *theta)
+
+    def tokens_to_target(self, ctx: Context, target, theta) -> np.ndarray:
+        """Tokens until the full-set learned fraction reaches ``target`` (inf if never; closed form or bisection)."""
+        self.check_parameters(theta)
+        kept = np.asarray(target, float) / ctx.keep
+        return np.where(kept > 1.0, np.inf, self.tokens(ctx, kept, *theta))
+
+    def check_parameters(self, theta) -> None:
+        """Parameters must be finite and non-negative where the model allows 0, positive otherwise."""
+        if len(theta) != len(self.parameter_names):
+            raise ValueError(f"model {self.name!r} takes {len(self.parameter_names)} parameters "
+                             f"{self.parameter_names}, got {len(theta)}")
+        for name, value, logged in zip(self.parameter_names, theta, self.log_scale):
+            arr = as_float_array(name, value)
+            if not np.isfinite(arr).all() or (arr < 0).any() or (logged and (arr <= 0).any()):
+                rule = "> 0" if logged else ">= 0"
+                raise ValueError(f"{self.name} parameter {name} must be finite and {rule}, got {value!r}")
+
+
+MODELS: dict[str, DynamicsModel] = {
+    "exposure": DynamicsModel(
+        "exposure", "exposure-dependent capacity b(n) in the static allocator", ("c", "sigma", "kappa"),
+        (0.05, 1e-3, 0.02), (200.0, 3.0, 3.0), (True, False, False), (3.17, 0.32, 0.474),
+        exposure_core, exposure_limit, exposure_tokens),
+    "race": DynamicsModel(
+        "race", "forgetting race, mean field", ("g0", "eta", "sigma"),
+        (1e-4, 1e-7, 1e-3), (1e3, 1e2, 3.0), (True, True, False), (0.30, 8.2e-3, 0.30),
+        race_core, race_limit, race_tokens),
+    "chain": DynamicsModel(
+        "chain", "forgetting race, consolidation chain", ("tau0", "k", "s"),
+        (1e5, 1.0, 0.2), (1e15, 1e5, 5.0), (True, True, False), (1.1e9, 147.0, 1.30),
+        chain_core, chain_limit, chain_tokens),
+    "static": DynamicsModel(
+        "static", "static allocator with value multiplier and exposure ramp", ("c", "sigma", "n_r"),
+        (0.05, 1e-3, 1.0), (200.0, 3.0, 1e6), (True, False, True), (3.04, 0.25, 614.0),
+        static_core, static_limit, static_tokens),
+}
+
+
+def get_model(name: str) -> DynamicsModel:
+    """The model called ``name`` (``exposure``, ``race``, ``chain``, ``static``)."""
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}, got {name!r}")
+    return MODELS[name]
