@@ -67,3 +67,24 @@ def test_bad_input_exits_nonzero_with_a_named_message(capsys, argv, needle):
     assert main(["predict", *argv]) == 1
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_subsampling_flag_reports_the_full_set_fraction_and_best_rho(capsys):
+    from phasemix.theory.capacity import KnowledgeSet
+    from phasemix.theory.mitigation import best_subsampling, subsampled_fraction
+
+    out = run_json(capsys, "--params", "410M", "--facts", "1.28M", "--ratio", "0.03", "--keep-fraction", "0.25")
+    k = KnowledgeSet.synbio(1.28e6)
+    assert out["learned_fraction"] == 0.0  # the full set is below its onset
+    assert out["subsampled_fraction"] == pytest.approx(float(subsampled_fraction(0.25, 410e6, 0.03, k)))
+    assert out["best_keep_fraction"] == pytest.approx(best_subsampling(410e6, 0.03, k).rho_best)
+
+
+def test_ckm_flag_divides_the_onset_odds_by_the_multiplier(capsys):
+    base = run_json(capsys)
+    ckm = run_json(capsys, "--ckm-tau", "0.3", "--ckm-token-ratio", str(150 / 18))
+    odds = lambda r: r / (1 - r)  # noqa: E731
+    assert ckm["ckm_multiplier"] == pytest.approx(2.69, abs=5e-3)
+    assert odds(base["critical_ratio"]) / odds(ckm["critical_ratio"]) == pytest.approx(ckm["ckm_multiplier"])
+    assert main(["predict", "--ckm-tau", "0.3"]) == 1
+    assert "ckm_token_ratio" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import numpy as np
 
 from phasemix._checks import check_positive, check_unit_interval
 from phasemix.theory import allocation as al
+from phasemix.theory import mitigation
 from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM, KnowledgeSet
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 from phasemix.units import format_count
@@ -142,6 +143,25 @@ class Prediction:
             "Note: the theory fixes exponents, not prefactors; the odds r*/(1−r*) scale as 1/b "
             "(calibrate with `phasemix fit prefactor`).",
         ]
+        ex = self.extras
+        if "ckm_tau" in ex:
+            lines[lines.index("Threshold (web marginal value = knowledge value per bit)")] += (
+                f"\n  CKM: tuples add τ = {ex['ckm_tau']:g} of the set's tokens; frequency multiplier"
+                f" g(τ) = (1+τ·λ)/(1+τ) = {ex['ckm_multiplier']:.4g} (λ = {ex['ckm_token_ratio']:g}),"
+                " so p → g·p  [Eq. (31)]"
+            )
+        if "keep_fraction" in ex:
+            lines += [
+                "",
+                f"Subsampling: keep ρ = {ex['keep_fraction']:g} of the facts"
+                " (p → p/ρ, K → ρK; accuracy over the full set)",
+                f"  learned fraction of the full set  min(ρ, (b·N − m0·ρ^β)/(K·h)) = {ex['subsampled_fraction']:.4f}"
+                "  [Eq. (28)]",
+                f"  best keep fraction ρ_best = {self._fmt(ex['best_keep_fraction'] or math.nan)}"
+                f" (learns {ex['best_subsampled_fraction']:.4f}); collapse at ρ* = "
+                f"{self._fmt(ex['collapse_keep_fraction'] if ex['collapse_keep_fraction'] is not None else math.inf)}"
+                "  [Eq. (29)]",
+            ]
         return "\n".join(_align_tags(lines))
 
     @staticmethod
@@ -164,7 +184,8 @@ def _align_tags(lines: list[str], column: int = 84) -> list[str]:
 
 def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | None = None,
             law: PowerLaw = DEFAULT_WEB_LAW, bits_per_param: float = DEFAULT_BITS_PER_PARAM,
-            target: float = 0.4) -> Prediction:
+            target: float = 0.4, *, keep_fraction: float = 1.0, ckm_tau: float = 0.0,
+            ckm_token_ratio: float | None = None) -> Prediction:
     """Predict every capacity-allocation quantity for one setting (defaults: SynBio-320k, 70M, r = 0.2).
 
     Examples
@@ -174,6 +195,13 @@ def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | 
     (0.12193, 44.27)
     """
     knowledge = KnowledgeSet.synbio() if knowledge is None else knowledge
+    extras: dict = {}
+    if ckm_tau:
+        if ckm_token_ratio is None:
+            raise ValueError("ckm_token_ratio is required with ckm_tau (tokens per text occurrence / per tuple)")
+        knowledge = mitigation.ckm_knowledge(knowledge, ckm_tau, ckm_token_ratio)
+        extras.update(ckm_tau=float(ckm_tau), ckm_token_ratio=float(ckm_token_ratio),
+                      ckm_multiplier=float(mitigation.ckm_multiplier(ckm_tau, ckm_token_ratio)))
     n = float(check_positive("params", params))
     r = float(check_unit_interval("ratio", ratio))
     a = float(check_unit_interval("target", target))
@@ -183,6 +211,16 @@ def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | 
     if knowledge.cardinalities:
         acc = float(al.predicted_accuracy(frac, knowledge.cardinalities))
     r_star = float(al.critical_ratio(n, knowledge, law, b))
+    rho = float(check_unit_interval("keep_fraction", keep_fraction, low_open=True))
+    if rho < 1.0:
+        best = mitigation.best_subsampling(n, r, knowledge, law, b)
+        extras.update(
+            keep_fraction=rho,
+            subsampled_fraction=float(mitigation.subsampled_fraction(rho, n, r, knowledge, law, b)),
+            best_keep_fraction=_finite_or_none(best.rho_best),
+            best_subsampled_fraction=best.fraction_best,
+            collapse_keep_fraction=_finite_or_none(best.rho_collapse),
+        )
     return Prediction(
         params=n, ratio=r, bits_per_param=b, target=a, knowledge=knowledge, law=law,
         critical_ratio=r_star,
@@ -200,4 +238,5 @@ def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | 
         elasticity_params_vs_ratio=float(al.elasticity_params_vs_ratio(r, law)) if r < 1 else math.nan,
         threshold_frequency=float(al.threshold_frequency(n, r, law, b)),
         web_loss_increase=float(np.asarray(al.web_loss_increase(n, r, knowledge, law, b))),
+        extras=extras,
     )

@@ -78,6 +78,13 @@ def register(subparsers) -> None:
     p.add_argument("--target", type=float, default=0.4,
                    help="learned fraction a for the target ratio/size r_a, N_a (default 0.4)")
     add_model_arguments(p)
+    mit = p.add_argument_group("mitigations")
+    mit.add_argument("--keep-fraction", type=float, default=1.0,
+                     help="ρ, random subsampling: keep this fraction of the facts (accuracy over the full set)")
+    mit.add_argument("--ckm-tau", type=float, default=0.0,
+                     help="τ, Compact Knowledge Mixing: tuple tokens / original knowledge tokens (0 = off)")
+    mit.add_argument("--ckm-token-ratio", type=float, default=None,
+                     help="λ, tokens per text occurrence of a fact / tokens per tuple (WikiBio ≈ 150/18)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the derivation")
     p.set_defaults(_run=run)
 
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     pred = predict(
         params=parse_count(args.params, name="--params"), ratio=args.ratio, knowledge=knowledge_from_args(args),
         law=law_from_args(args), bits_per_param=args.bits_per_param, target=args.target,
+        keep_fraction=args.keep_fraction, ckm_tau=args.ckm_tau, ckm_token_ratio=args.ckm_token_ratio,
     )
     print(pred.to_json() if args.json else pred.derivation())
     return 0
