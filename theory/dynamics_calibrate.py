@@ -84,27 +84,19 @@ class Calibration:
         """Plain dict (non-finite floats become None)."""
         return _jsonable(asdict(self))
 
-    def to_json(self) -> str:
-        """JSON text (null for non-finite values)."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON atomically to ``path``."""
+    def to_json(self, path: str | Path) -> Path:
+        """Write the JSON (null for non-finite values) atomically to ``path``; returns the path."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=p.name, suffix=".tmp", dir=p.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self.to_json() + "\n")
+            fh.write(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         os.replace(tmp, p)
         return p
 
     @classmethod
-    def from_json(cls, text: str, *, model: str | None = None, source: str = "calibration") -> Calibration:
-        """Parse JSON text; reject foreign files, newer schemas, unknown models, or a model other than ``model``."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ResultsFileError(f"{source}: not valid JSON ({exc})") from exc
+    def from_dict(cls, data, *, model: str | None = None, source: str = "calibration") -> Calibration:
+        """Rebuild from :meth:`to_dict`; reject foreign files, newer schemas, unknown models, or another ``model``."""
         if not isinstance(data, dict) or data.get("kind") != KIND:
             raise ResultsFileError(f"{source}: not a phasemix dynamics calibration (kind must be {KIND!r}, got "
                                    f"{data.get('kind') if isinstance(data, dict) else type(data).__name__!r})")
@@ -127,24 +119,35 @@ class Calibration:
             fields = {f: data[f] for f in cls.__dataclass_fields__}
         except KeyError as exc:
             raise ResultsFileError(f"{source}: missing key {exc.args[0]!r}") from None
-        for key in ("parameters", "ci_low", "ci_high"):
-            fields[key] = tuple(_nan(v) for v in fields[key])
-        fields["parameter_names"] = names
-        fields["bootstrap"] = tuple(tuple(float(v) for v in row) for row in fields["bootstrap"])
-        fields["points"] = tuple(fields["points"])
-        for key in ("objective", "aic", "loo_rmse_accuracy", "loo_rmse_log_tokens", "loo_objective"):
-            fields[key] = _nan(fields[key])
+        try:
+            for key in ("parameters", "ci_low", "ci_high"):
+                fields[key] = tuple(_nan(v) for v in fields[key])
+            fields["parameter_names"] = names
+            fields["bootstrap"] = tuple(tuple(float(v) for v in row) for row in fields["bootstrap"])
+            fields["points"] = tuple({k: (math.inf if k == "predicted" and v is None else v) for k, v in p.items()}
+                                     for p in fields["points"])
+            for key in ("objective", "aic", "loo_rmse_accuracy", "loo_rmse_log_tokens", "loo_objective",
+                        "reference_params", "params_min", "params_max", "speed_exponent", "bits_per_param"):
+                fields[key] = _nan(fields[key])
+            law = PowerLaw(**fields["law"])
+            MODELS[name].check_parameters(fields["parameters"])
+        except (TypeError, ValueError) as exc:
+            raise ResultsFileError(f"{source}: malformed calibration ({exc})") from exc
         cal = cls(**fields)
-        MODELS[name].check_parameters(cal.parameters)
+        del law
         return cal
 
     @classmethod
-    def load(cls, path: str | Path, *, model: str | None = None) -> Calibration:
-        """Read a calibration file written by :meth:`save`."""
+    def from_json(cls, path: str | Path, *, model: str | None = None) -> Calibration:
+        """Read a file written by :meth:`to_json` (see :meth:`from_dict` for what is rejected)."""
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"calibration: no such file {str(p)!r}")
-        return cls.from_json(p.read_text(encoding="utf-8"), model=model, source=str(p))
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ResultsFileError(f"{p}: not valid JSON ({exc})") from exc
+        return cls.from_dict(data, model=model, source=str(p))
 
 
 def _nan(v):
