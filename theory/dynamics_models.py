@@ -276,7 +276,8 @@ def race_core(ctx: Context, g0, eta, sigma) -> np.ndarray:
     """
     w, e = _race_rates(ctx)
     eta_c = np.asarray(eta, float) * ctx.clock
-    tau = eta_c * e * ctx.tokens
+    with np.errstate(invalid="ignore"):
+        tau = eta_c * e * ctx.tokens
     shape = np.broadcast_shapes(tau.shape, np.shape(g0), np.shape(sigma))
     tau_b = np.broadcast_to(np.where(np.isfinite(tau), tau, 0.0), shape)
 
@@ -442,8 +443,9 @@ class DynamicsModel:
                              f"{self.parameter_names}, got {len(theta)}")
         for name, value, logged in zip(self.parameter_names, theta, self.log_scale):
             arr = as_float_array(name, value)
-            if not np.isfinite(arr).all() or (arr < 0).any() or (logged and (arr <= 0).any()):
-                rule = "> 0" if logged else ">= 0"
+            strict = logged and name != "n_r"  # n_r = 0: no ramp (the static theory itself)
+            if not np.isfinite(arr).all() or (arr < 0).any() or (strict and (arr <= 0).any()):
+                rule = "> 0" if strict else ">= 0"
                 raise ValueError(f"{self.name} parameter {name} must be finite and {rule}, got {value!r}")
 
 
