@@ -213,6 +213,7 @@ def write_atomic(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=1)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -1,4 +1,4 @@
-"""Generalization bound for a real/synthetic training mixture, term by term (Eqs. (68)–(71) in docs/theory.md).
+"""Generalization bound for a real/synthetic training mixture, term by term (Eqs. (68)–(70) in docs/theory.md).
 
 Two forms:
 

@@ -217,7 +217,7 @@ def mk_mmd(X, Y, kernel: MultiKernel | None = None, *, estimator: str = "unbiase
 
 
 def permutation_pvalue(X, Y, *, n_permutations: int = 200, weights: str = "optimal", seed: int = 0) -> float:
-    """Permutation-test p-value of H0: P_X = P_Y with the unbiased MK-MMD² statistic.
+    """Permutation-test p-value of H0: P_X = P_Y with the unbiased MK-MMD² statistic (Eq. (71)).
 
     Kernel weights are learned on the first half of each sample and the test runs on the second half, so the
     p-value stays valid. ``p = (1 + #{perm stat ≥ observed}) / (1 + n_permutations)``.
