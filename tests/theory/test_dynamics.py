@@ -79,7 +79,7 @@ def test_exposure_heterogeneous_fraction_matches_brentq():
         n = r * tokens * p
         b = float(np.clip(2 * (n / 1000) ** kappa, 0.05, 2))
 
-        def foc(f):
+        def foc(f, params=params, r=r, c=c, sigma=sigma, b=b):
             value = stats.lognorm.isf(f, s=sigma, scale=1 / c)
             return math.log(r * p * b * value) - math.log((1 - r) * law.slope(params - f * bits / b))
 

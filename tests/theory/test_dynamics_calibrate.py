@@ -1,0 +1,229 @@
+"""Calibration on gu2025-70m (what each model achieves against the issue's acceptance numbers), the Calibration
+file format, predict_at_budget, and the calibration-CSV reader."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+
+import numpy as np
+import pytest
+
+from phasemix.errors import ResultsFileError
+from phasemix.theory import dynamics as dy
+from phasemix.theory.capacity import KnowledgeSet
+from phasemix.theory.datasets import load, parse_calibration_csv
+from phasemix.theory.dynamics_calibrate import TOKENS_WEIGHT, Calibration, _Problem, calibrate
+from phasemix.theory.dynamics_models import MODELS
+from phasemix.theory.laws import DEFAULT_WEB_LAW
+
+SYNBIO = KnowledgeSet.synbio()
+TABLE1 = [0.004, 0.004, 0.004, 0.008, 0.073, 0.275, 0.404, 0.581]
+
+
+@cache
+def fitted(model: str) -> Calibration:
+    """One calibration per model for the whole session (few bootstrap replicates keep the suite fast)."""
+    return calibrate(load("gu2025-70m"), model, bootstrap=16, seed=0)
+
+
+def _acc_points(cal):
+    return [p for p in cal.points if p["kind"] == "accuracy" and p["relation"] == "="]
+
+
+def _t_points(cal):
+    return [p for p in cal.points if p["kind"] == "tokens_to_target" and p["relation"] == "="]
+
+
+# ------------------------------------------------------------------ the dataset
+def test_gu2025_dataset_holds_the_published_numbers():
+    t = load("gu2025-70m")
+    acc = t.is_accuracy & (t.tokens == 32e9)
+    np.testing.assert_allclose(t.ratio[acc], np.arange(0.10, 0.46, 0.05), atol=1e-12)
+    np.testing.assert_allclose(t.accuracy[acc], TABLE1)
+    tt = (~t.is_accuracy) & np.array([r == "=" for r in t.relation])
+    np.testing.assert_allclose(np.log(t.tokens_to_target[tt] / 1e9), -0.255 + 1.514 / t.ratio[tt], atol=1e-4)
+    assert "2505.18091" in t.citation
+    assert t.chance[0] == pytest.approx(np.mean(1 / np.array(SYNBIO.cardinalities)), abs=1e-6)
+
+
+# ------------------------------------------------------------------ fitter and acceptance numbers
+@pytest.mark.parametrize("model", list(MODELS))
+def test_fit_is_at_least_as_good_as_the_spec_reference_fit(model):
+    cal = fitted(model)
+    prob = _Problem(load("gu2025-70m"), MODELS[model], DEFAULT_WEB_LAW, 2.0, 70e6, 0.0)
+    reference = prob.objective(prob.x_of(MODELS[model].reference))
+    assert cal.objective <= reference + 1e-12
+    assert cal.objective == pytest.approx(prob.objective(prob.x_of(cal.parameters)), rel=1e-9)
+    n, k = cal.n_points, 3
+    assert cal.aic == pytest.approx(n * math.log(cal.objective / n) + 2 * k)
+    assert all(lo <= hi for lo, hi in zip(cal.ci_low, cal.ci_high))
+    assert len(cal.bootstrap) == 16
+    assert math.isfinite(cal.loo_rmse_accuracy) and math.isfinite(cal.loo_objective)
+
+
+def test_race_wins_by_aic_and_meets_table1_and_512b_targets():
+    """Achieved on gu2025-70m: race has the lowest AIC (ΔAIC ≈ 3.4 over chain). It reproduces Table 1 within
+    3.8 points (target 6) and keeps r = 0.2 at 512B at 3.3% (target < 5%); its tokens-to-40% miss the 25% target
+    at r = 0.5/0.55 (+31%/+49%): the asserted numbers are what it achieves."""
+    cals = sorted((fitted(m) for m in MODELS), key=lambda c: c.aic)
+    assert [c.model for c in cals][:2] == ["race", "chain"]
+    assert cals[1].aic - cals[0].aic > 2.0
+    race = fitted("race")
+    errs = [abs(p["predicted"] - p["observed"]) for p in _acc_points(race)]
+    assert max(errs) < 0.045
+    at_512b = [p for p in race.points if p["kind"] == "accuracy" and p["tokens"] == 512e9][0]
+    learned = (at_512b["predicted"] - 0.004433) / (1 - 0.004433)
+    assert learned < 0.05
+    rel = [p["predicted"] / p["observed"] - 1 for p in _t_points(race)]
+    assert max(abs(x) for x in rel) < 0.55
+    assert max(abs(x) for x in rel[:3]) < 0.25  # r = 0.3, 0.4, 0.45 within 25%
+
+
+def test_chain_meets_tokens_to_target_but_not_table1():
+    """Achieved: chain matches all five tokens-to-40% points within 23% and both lower bounds within 12%, but misses
+    Table 1 at r = 0.35 by 7.9 points and gives 5.1% (target < 5%) at r = 0.2, 512B."""
+    chain = fitted("chain")
+    rel = [abs(p["predicted"] / p["observed"] - 1) for p in _t_points(chain)]
+    assert max(rel) < 0.25
+    errs = [abs(p["predicted"] - p["observed"]) for p in _acc_points(chain)]
+    assert 0.06 < max(errs) < 0.085
+
+
+def test_no_model_meets_all_three_targets_at_once():
+    for model in MODELS:
+        cal = fitted(model)
+        table_ok = max(abs(p["predicted"] - p["observed"]) for p in _acc_points(cal)) <= 0.06
+        t_ok = max(abs(p["predicted"] / p["observed"] - 1) for p in _t_points(cal)) <= 0.25
+        at_512b = [p for p in cal.points if p["kind"] == "accuracy" and p["tokens"] == 512e9][0]
+        assert not (table_ok and t_ok and at_512b["predicted"] < 0.05), model
+
+
+# ------------------------------------------------------------------ the file format
+def test_calibration_round_trip(tmp_path):
+    cal = fitted("race")
+    path = cal.to_json(tmp_path / "cal.json")
+    back = Calibration.from_json(path)
+    assert back.to_dict() == cal.to_dict()
+    assert Calibration.from_json(path, model="race").parameters == cal.parameters
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda d: d.update(schema_version=99), "newer than this phasemix supports"),
+    (lambda d: d.update(kind="something.else"), "not a phasemix dynamics calibration"),
+    (lambda d: d.update(model="magic"), "unknown model 'magic'"),
+    (lambda d: d.update(parameter_names=["a", "b", "c"]), "do not match model"),
+    (lambda d: d.pop("aic"), "missing key 'aic'"),
+    (lambda d: d.update(parameters=[0.3, -1.0, 0.3]), "malformed calibration"),
+])
+def test_calibration_file_rejections(tmp_path, edit, match):
+    data = fitted("race").to_dict()
+    edit(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsFileError, match=match):
+        Calibration.from_json(path)
+
+
+def test_calibration_from_another_model_is_rejected(tmp_path):
+    path = fitted("chain").to_json(tmp_path / "chain.json")
+    with pytest.raises(ResultsFileError, match="calibration is for model 'chain', expected 'race'"):
+        Calibration.from_json(path, model="race")
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(ResultsFileError, match="not valid JSON"):
+        Calibration.from_json(tmp_path / "junk.json")
+
+
+# ------------------------------------------------------------------ predict_at_budget
+def test_predict_at_budget_regimes_and_bands():
+    cal = fitted("race")
+    learned = dy.predict_at_budget(70e6, 0.45, SYNBIO, 32e9, cal)
+    assert learned["regime"] == "learned" and not learned["extrapolated_in_size"]
+    assert learned["accuracy_low"] <= learned["accuracy"] <= learned["accuracy_high"]
+    exp = dy.predict_at_budget(70e6, 0.3, SYNBIO, 32e9, cal)
+    assert exp["regime"] == "exposure-limited" and exp["tokens_to_target"] > 32e9
+    thr = dy.predict_at_budget(70e6, 0.2, SYNBIO, 512e9, cal)
+    assert thr["regime"] == "threshold-limited" and thr["tokens_to_target"] is None
+    assert thr["accuracy"] < 0.05
+    # the critical ratio at 32B is where the accuracy crosses the target
+    r = learned["critical_ratio_at_tokens"]
+    assert float(dy.accuracy("race", cal.parameters, 70e6, r, SYNBIO, 32e9)) == pytest.approx(0.4, abs=1e-7)
+    assert dy.predict_at_budget(70e6, 0.45, SYNBIO, 32e9, cal, target=0.5)["target"] == 0.5
+
+
+def test_predict_at_budget_flags_size_extrapolation_and_widens_band():
+    cal = fitted("race")
+    inside = dy.predict_at_budget(70e6, 0.3, SYNBIO, 32e9, cal)
+    outside = dy.predict_at_budget(410e6, 0.15, SYNBIO, 32e9, cal)
+    assert outside["extrapolated_in_size"] and outside["speed_exponent_assumed"]
+    assert outside["size_band_exponents"] == [0.0, 0.5]
+    width_in = inside["accuracy_high"] - inside["accuracy_low"]
+    faster = dy.accuracy("race", cal.parameters, 410e6, 0.15, SYNBIO, 32e9, speed_exponent=0.5,
+                         reference_params=cal.reference_params)
+    assert outside["accuracy_high"] >= float(faster) - 1e-12
+    assert outside["accuracy_high"] - outside["accuracy_low"] > width_in
+
+
+def test_predict_at_budget_keep_fraction_and_bad_input(tmp_path):
+    cal = fitted("race")
+    half = dy.predict_at_budget(70e6, 0.45, SYNBIO, 32e9, cal, keep_fraction=0.5)
+    assert half["accuracy"] <= 0.5
+    with pytest.raises(ValueError, match="tokens must be >= 0"):
+        dy.predict_at_budget(70e6, 0.3, SYNBIO, -1.0, cal)
+    with pytest.raises(ValueError, match=r"keep_fraction must lie in \(0, 1\]"):
+        dy.predict_at_budget(70e6, 0.3, SYNBIO, 1e9, cal, keep_fraction=0.0)
+    with pytest.raises(ValueError, match=r"keep_fraction must lie in \(0, 1\]"):
+        dy.predict_at_budget(70e6, 0.3, SYNBIO, 1e9, cal, keep_fraction=1.01)
+    with pytest.raises(ValueError, match="single number"):
+        dy.predict_at_budget([70e6, 80e6], 0.3, SYNBIO, 1e9, cal)
+    with pytest.raises(TypeError, match="Calibration"):
+        dy.predict_at_budget(70e6, 0.3, SYNBIO, 1e9, cal.to_dict())
+
+
+# ------------------------------------------------------------------ CSV reader
+HEADER = "params,ratio,facts,tokens_per_fact,bits_per_fact,tokens,accuracy,target,tokens_to_target,relation\n"
+
+
+@pytest.mark.parametrize(("row", "match"), [
+    ("70e6,0.3,320000,100,45.6,32e9,nan,,,=", r"row 1 \(line 2\): column 'accuracy' is NaN"),
+    ("70e6,1.3,320000,100,45.6,32e9,0.1,,,=", r"row 1 \(line 2\): column 'ratio' must be in \[0, 1\], got 1.3"),
+    ("70e6,0.3,320000,100,45.6,-5,0.1,,,=", r"column 'tokens' must be > 0 and finite, got -5.0"),
+    ("70e6,0.3,320000,100,45.6,32e9,1.2,,,=", r"column 'accuracy' must be in \[0, 1\]"),
+    ("70e6,0.3,320000,100,45.6,32e9,0.1,0.4,1e10,=", "fill either 'tokens' and 'accuracy'"),
+    ("70e6,0.3,320000,100,45.6,32e9,,,,=", "column 'accuracy' is empty but its row needs it"),
+    ("70e6,0.3,,100,45.6,32e9,0.1,,,=", "column 'facts' is empty"),
+    ("70e6,0.3,320000,100,45.6,32e9,0.1,,,~", "column 'relation' must be one of"),
+    ("70e6,0.3,320000,100,45.6,32e9,abc,,,=", "column 'accuracy' must be a number, got 'abc'"),
+    ("70e6,0.3,320000,100,45.6,32e9,0.1,,=", "has 9 cells, header has 10"),
+])
+def test_malformed_csv_rows_are_named(row, match):
+    with pytest.raises(ValueError, match=match):
+        parse_calibration_csv(HEADER + row + "\n")
+
+
+def test_malformed_csv_headers(tmp_path):
+    with pytest.raises(ValueError, match=r"missing required column\(s\) \['accuracy'\]"):
+        parse_calibration_csv("params,ratio,facts,tokens_per_fact,bits_per_fact,tokens\n1,0.1,1,1,1,1\n")
+    with pytest.raises(ValueError, match=r"unknown column\(s\) \['acuracy'\]"):
+        parse_calibration_csv(HEADER.strip() + ",acuracy\n")
+    with pytest.raises(ValueError, match="empty"):
+        parse_calibration_csv("# only a comment\n")
+    with pytest.raises(ValueError, match="no data rows"):
+        parse_calibration_csv(HEADER)
+    with pytest.raises(ValueError, match="no such file"):
+        load(tmp_path / "missing.csv")
+
+
+def test_csv_file_calibrates_like_the_named_dataset(tmp_path):
+    from importlib import resources
+
+    text = resources.files("phasemix.theory.datasets").joinpath("gu2025_70m.csv").read_text()
+    path = tmp_path / "copy.csv"
+    path.write_text(text)
+    a = calibrate(load(path), "chain", bootstrap=0, leave_one_out=False, n_starts=2)
+    b = calibrate(load("gu2025-70m"), "chain", bootstrap=0, leave_one_out=False, n_starts=2)
+    assert a.parameters == b.parameters
+    with pytest.raises(ValueError, match="equality rows cannot pin 3 parameters"):
+        calibrate(load("gu2025-70m").subset(np.arange(16) >= 12), "race")
+    assert TOKENS_WEIGHT == 0.02
