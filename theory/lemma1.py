@@ -7,9 +7,10 @@ Continuous form (phasemix's reconstruction): with ``g(N) = a·N^(1−α−β) �
 - Phase 3 (S ≥ k^β/π): ``T_k·(N₃/k)^(1−β) + g(N₃) − g(k)`` with ``N₃ = (π·S)^(1/β)``.
 
 ``signs="as_printed"`` gives the source's printed (discontinuous) Phase-1 form, the reconstruction
-``k^(1−β) + a·k^(1−α−β) − b·k^(1−λ−β)`` on the plateau and the Phase-1 form in ``π·S`` for Phase 3 (Eq. (56)).
+``k^(1−β) + a·k^(1−α−β) − b·k^(1−λ−β)`` on the plateau and the Phase-1 form in ``π·S`` for Phase 3 (Eq. (56) in
+docs/theory.md).
 Given (α, λ) the continuous law is linear in (a, b), so the fitter profiles (a, b) out by non-negative least squares
-and searches (α, λ) from several starts (Eq. (57)).
+and searches (α, λ) from several starts (Eq. (57) in docs/theory.md).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _MIN_GAP = 0.05  # λ ≥ α + 0.05 keeps the two power terms identifiable
 
 @dataclass(frozen=True, slots=True)
 class Lemma1Params:
-    """Parameters ``(a, b, α, λ)`` of the Lemma-1 law (Eq. (55)); a, b ≥ 0, α, λ ∈ [0, 5]."""
+    """Parameters ``(a, b, α, λ)`` of the Lemma-1 law (Eq. (55) in docs/theory.md); a, b ≥ 0, α, λ ∈ [0, 5]."""
 
     a: float
     b: float
@@ -70,7 +71,7 @@ def _design(sizes: np.ndarray, beta: float, k: int, pi: float, alpha: float, lam
 
 def lemma1_law(sizes, params: Lemma1Params, beta: float, k: int, pi: float, *, plateau: float | None = None,
                signs: str = "continuous") -> np.ndarray:
-    """Lemma-1 test error at sizes S (Eqs. (55)–(56)).
+    """Lemma-1 test error at sizes S (Eqs. (55)–(56) in docs/theory.md).
 
     Parameters
     ----------
@@ -143,7 +144,7 @@ def _profile(theta: np.ndarray, s: np.ndarray, y: np.ndarray, beta: float, k: in
 
 def fit_lemma1(sizes, errors, beta: float, k: int, pi: float, *, plateau: float | None = None,
                n_starts: int = 12, seed: int = 0) -> Lemma1Fit:
-    """Fit (a, b, α, λ) of the continuous Lemma-1 law to an error curve (Eq. (57)).
+    """Fit (a, b, α, λ) of the continuous Lemma-1 law to an error curve (Eq. (57) in docs/theory.md).
 
     Constraints: a, b ≥ 0 (NNLS), α ∈ [0, 5], λ ∈ [α + 0.05, 5] (λ > 5 penalised). Relative least squares,
     multi-start over a seeded grid of (α, λ − α).

@@ -2,7 +2,8 @@
 
 Gaussian kernels ``k_u(x, y) = exp(−‖x−y‖²/(2·σ̄²·2^u))``, u ∈ {−2, …, 2}, with σ̄² the median off-diagonal squared
 distance of the pooled sample (Eq. (58) in docs/theory.md). Estimators are Eqs. (59)–(61); the multi-kernel weights
-solve the convex program of Gretton et al. (NIPS 2012), ``min wᵀ(Q̂ + λI)w s.t. η̂ᵀw = 1, w ≥ 0`` (Eq. (62)), with
+solve the convex program of Gretton et al. (NIPS 2012), ``min wᵀ(Q̂ + λI)w s.t. η̂ᵀw = 1, w ≥ 0`` (Eq. (62) in
+docs/theory.md), with
 cvxpy imported only when that program is solved.
 """
 
@@ -64,7 +65,7 @@ def median_sq_distance(X, Y, *, max_points: int = 1000, seed: int = 0) -> float:
 
 @dataclass(frozen=True, slots=True)
 class MultiKernel:
-    """A weighted sum of Gaussian kernels ``Σ_u w_u·exp(−‖x−y‖²/(2·σ²_u))`` (Eq. (58)).
+    """A weighted sum of Gaussian kernels ``Σ_u w_u·exp(−‖x−y‖²/(2·σ²_u))`` (Eq. (58) in docs/theory.md).
 
     ``fallback`` is True when optimal weights were requested but no kernel had a positive linear-time MMD² estimate,
     so uniform weights were used.
@@ -122,7 +123,7 @@ def _kernel(kernel: MultiKernel | None, X: np.ndarray, Y: np.ndarray, seed: int)
 
 
 def mmd2_biased(X, Y, kernel: MultiKernel | None = None, *, seed: int = 0) -> float:
-    """Biased (V-statistic) MMD², ``mean K_XX + mean K_YY − 2 mean K_XY`` (Eq. (59)); always ≥ 0."""
+    """Biased (V-statistic) MMD², ``mean K_XX + mean K_YY − 2 mean K_XY`` (Eq. (59) in docs/theory.md); always ≥ 0."""
     X, Y = check_samples(X, Y)
     kern = _kernel(kernel, X, Y, seed)
     val = kern.gram(X, X).mean() + kern.gram(Y, Y).mean() - 2.0 * kern.gram(X, Y).mean()
@@ -130,7 +131,7 @@ def mmd2_biased(X, Y, kernel: MultiKernel | None = None, *, seed: int = 0) -> fl
 
 
 def mmd2_unbiased(X, Y, kernel: MultiKernel | None = None, *, seed: int = 0) -> float:
-    """Unbiased (U-statistic) MMD² (Eq. (60)); may be negative. Needs ≥ 2 points in each sample."""
+    """Unbiased (U-statistic) MMD² (Eq. (60) in docs/theory.md); may be negative. Needs ≥ 2 points in each sample."""
     X, Y = check_samples(X, Y)
     m, n = X.shape[0], Y.shape[0]
     if m < 2 or n < 2:
@@ -160,7 +161,8 @@ def _linear_h(X: np.ndarray, Y: np.ndarray, kern: MultiKernel, seed: int) -> np.
 
 
 def mmd2_linear(X, Y, kernel: MultiKernel | None = None, *, seed: int = 0) -> tuple[float, float]:
-    """Linear-time MMD² on m' = 2⌊min(m, n)/2⌋ shuffled points (Eq. (61)); returns (estimate, variance of h)."""
+    """Linear-time MMD² on m' = 2⌊min(m, n)/2⌋ shuffled points (Eq. (61) in docs/theory.md); returns (estimate,
+    variance of h)."""
     X, Y = check_samples(X, Y)
     kern = _kernel(kernel, X, Y, seed)
     h = _linear_h(X, Y, kern, seed) @ np.asarray(kern.weights)
@@ -169,7 +171,7 @@ def mmd2_linear(X, Y, kernel: MultiKernel | None = None, *, seed: int = 0) -> tu
 
 
 def optimal_kernel(X, Y, *, exponents=DEFAULT_EXPONENTS, method: str = "optimal", seed: int = 0) -> MultiKernel:
-    """Multi-kernel weights (Eq. (62)): ``"optimal"`` (Gretton et al. 2012) or ``"uniform"``.
+    """Multi-kernel weights (Eq. (62) in docs/theory.md): ``"optimal"`` (Gretton et al. 2012) or ``"uniform"``.
 
     Optimal: from the linear-time statistics, ``min wᵀ(Q̂ + λI)w s.t. η̂ᵀw = 1, w ≥ 0`` with ``λ = 1e-4·tr(Q̂)/d``,
     then ``Σ w = 1``. If no η̂_u > 0, uniform weights are returned with ``fallback=True``.
@@ -217,7 +219,7 @@ def mk_mmd(X, Y, kernel: MultiKernel | None = None, *, estimator: str = "unbiase
 
 
 def permutation_pvalue(X, Y, *, n_permutations: int = 200, weights: str = "optimal", seed: int = 0) -> float:
-    """Permutation-test p-value of H0: P_X = P_Y with the unbiased MK-MMD² statistic (Eq. (71)).
+    """Permutation-test p-value of H0: P_X = P_Y with the unbiased MK-MMD² statistic (Eq. (71) in docs/theory.md).
 
     Kernel weights are learned on the first half of each sample and the test runs on the second half, so the
     p-value stays valid. ``p = (1 + #{perm stat ≥ observed}) / (1 + n_permutations)``.

@@ -3,8 +3,10 @@
 ``Θ₀ = J·Jᵀ`` with J the per-example Jacobian of a scalar output (or of one selected output per example, e.g. the
 true-class logit) with respect to all parameters, computed by ``torch.func`` (jacrev + vmap); torch is imported
 inside the functions (Eq. (64) in docs/theory.md). The complexity term uses a jitter relative to the kernel's scale
-and a Cholesky solve, optionally on random diagonal blocks (Eq. (65)). Analytic kernels for checks: the linear model
-(Eq. (66)) and the infinitely wide 2-layer ReLU net in NTK parametrisation (Eq. (67)).
+and a Cholesky solve, optionally on random diagonal blocks (Eq. (65) in docs/theory.md). Analytic kernels for
+checks: the linear model
+(Eq. (66) in docs/theory.md) and the infinitely wide 2-layer ReLU net in NTK parametrisation (Eq. (67) in
+docs/theory.md).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ SCHEMA_VERSION = 1
 
 
 def jacobian(model, X, output_index=None, *, chunk: int = 256) -> np.ndarray:
-    """Per-example Jacobian of the model output w.r.t. all trainable parameters, shape (n, P) (Eq. (64)).
+    """Per-example Jacobian of the model output w.r.t. all trainable parameters, shape (n, P) (Eq. (64) in
+    docs/theory.md).
 
     Parameters
     ----------
@@ -72,21 +75,22 @@ def jacobian(model, X, output_index=None, *, chunk: int = 256) -> np.ndarray:
 
 
 def empirical_ntk(model, X, X2=None, output_index=None, output_index2=None) -> np.ndarray:
-    """``Θ₀(X, X2) = J(X)·J(X2)ᵀ`` at the model's current (initial) parameters (Eq. (64))."""
+    """``Θ₀(X, X2) = J(X)·J(X2)ᵀ`` at the model's current (initial) parameters (Eq. (64) in docs/theory.md)."""
     J1 = jacobian(model, X, output_index)
     J2 = J1 if X2 is None else jacobian(model, X2, output_index2)
     return J1 @ J2.T
 
 
 def linear_ntk(X, X2=None) -> np.ndarray:
-    """NTK of the linear model ``f = wᵀx + b``: ``XXᵀ + 1`` (Eq. (66))."""
+    """NTK of the linear model ``f = wᵀx + b``: ``XXᵀ + 1`` (Eq. (66) in docs/theory.md)."""
     A = as_float_array("X", X)
     B = A if X2 is None else as_float_array("X2", X2)
     return A @ B.T + 1.0
 
 
 def relu_ntk(X, X2=None) -> np.ndarray:
-    """Infinite-width NTK of ``f = m^(−1/2)·Σ_r a_r·relu(w_rᵀx)`` with a, w ~ N(0, 1), no biases (Eq. (67)).
+    """Infinite-width NTK of ``f = m^(−1/2)·Σ_r a_r·relu(w_rᵀx)`` with a, w ~ N(0, 1), no biases (Eq. (67) in
+    docs/theory.md).
 
     ``Θ(x, x') = xᵀx'·(π−θ)/(2π) + ‖x‖‖x'‖·(sin θ + (π−θ)·cos θ)/(2π)``, θ the angle between x and x'.
     """
@@ -104,7 +108,7 @@ def relu_ntk(X, X2=None) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class NTKTerm:
-    """The complexity term ``C·√(ŷᵀ(Θ₀+εI)⁻¹ŷ/n)`` and its diagnostics (Eq. (65)).
+    """The complexity term ``C·√(ŷᵀ(Θ₀+εI)⁻¹ŷ/n)`` and its diagnostics (Eq. (65) in docs/theory.md).
 
     ``rooted`` feeds the bound, ``unrooted`` (= ŷᵀ(Θ₀+εI)⁻¹ŷ/n) the valuation feature of Eq. (8);
     ``rkhs_norm`` = √(ŷᵀ(Θ₀+εI)⁻¹ŷ) bounds the interpolant's RKHS norm.

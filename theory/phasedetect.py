@@ -91,7 +91,7 @@ def _crossing(ls: np.ndarray, sl: np.ndarray, j: int, thr: float) -> float:
 
 
 def detect_phases(sizes, errors, beta: float | None = None) -> PhaseDetection:
-    """Find the plateau and the two breakpoints of an error curve (Eq. (54)).
+    """Find the plateau and the two breakpoints of an error curve (Eq. (54) in docs/theory.md).
 
     Parameters
     ----------
@@ -124,7 +124,8 @@ def detect_phases(sizes, errors, beta: float | None = None) -> PhaseDetection:
 
 def detect_breakpoints(beta: float, k: int, pi: float, *, n_items: int | None = None,
                        per_decade: int = 20) -> PhaseDetection:
-    """Run :func:`detect_phases` on the exact curve over ``[max(10, k^β/100), 100·k^β/π]`` (Eq. (54))."""
+    """Run :func:`detect_phases` on the exact curve over ``[max(10, k^β/100), 100·k^β/π]`` (Eq. (54) in
+    docs/theory.md)."""
     base = float(k) ** float(beta)
     grid = log_grid(max(10.0, base / 100.0), 100.0 * base / float(pi), per_decade)
     err = expected_error(grid, beta, k, pi, n_items=n_items)

@@ -21,7 +21,8 @@ _CHUNK = 4_000_000  # matrix entries per head block
 
 
 def _tail_integral(c: float, beta: float, a: np.ndarray, x: float) -> np.ndarray:
-    """``∫_x^∞ c·t^(−β)·exp(−a·t^(−β)) dt = (c/β)·a^(1/β−1)·Γ(s)·P(s, a·x^(−β))``, s = 1−1/β (Eq. (50))."""
+    """``∫_x^∞ c·t^(−β)·exp(−a·t^(−β)) dt = (c/β)·a^(1/β−1)·Γ(s)·P(s, a·x^(−β))``, s = 1−1/β (Eq. (50) in
+    docs/theory.md)."""
     s = 1.0 - 1.0 / beta
     out = np.empty_like(a)
     pos = a > 0
@@ -50,7 +51,8 @@ def _tail_sum_direct(c: float, beta: float, a: np.ndarray, lo: int, hi: int) -> 
 
 def expected_error(sizes, beta: float, k: int, pi: float, *, n_items: int | None = None,
                    exact_binomial: bool = False, head: int | None = None) -> np.ndarray:
-    """Expected test error of the memorization learner, ``E(S) = Σ_i p_i·exp(−S·q_i)`` (Eqs. (48)–(50)).
+    """Expected test error of the memorization learner, ``E(S) = Σ_i p_i·exp(−S·q_i)`` (Eqs. (48)–(50) in
+    docs/theory.md).
 
     Parameters
     ----------
@@ -121,7 +123,7 @@ def brute_force_error(sizes, beta: float, k: int, pi: float, n_items: int) -> np
 
 
 def breakpoints(beta: float, k: int, pi: float, c1: float = 1.0, c2: float = 1.0) -> tuple[float, float]:
-    """Closed-form breakpoints ``|S|₁ = c1·k^β`` and ``|S|₂ = c2·k^β/π`` (Eq. (51)).
+    """Closed-form breakpoints ``|S|₁ = c1·k^β`` and ``|S|₂ = c2·k^β/π`` (Eq. (51) in docs/theory.md).
 
     With the detector of Eq. (54) the measured constants are c1 ∈ [1.2, 2.3] and c2 ∈ [1.3, 2.5]; the defaults
     c1 = c2 = 1 are the paper's order-of-magnitude form.
@@ -136,7 +138,7 @@ def breakpoints(beta: float, k: int, pi: float, c1: float = 1.0, c2: float = 1.0
 
 
 def plateau_height(beta: float, k: int, n_items: int | None = None) -> float:
-    """Plateau level = real tail mass beyond k, ``ζ(β, k+1)/ζ(β)`` (Eq. (52))."""
+    """Plateau level = real tail mass beyond k, ``ζ(β, k+1)/ζ(β)`` (Eq. (52) in docs/theory.md)."""
     law = ZipfLaw(beta, n_items)
     return law.tail_mass(check_cutoff(k, law))
 
@@ -149,7 +151,8 @@ def plateau_height_approx(beta: float, k: int) -> float:
 
 
 def phase_exponents(beta: float) -> dict[str, float]:
-    """Local log-log slopes of the memorization curve in each phase: ``−(β−1)/β``, 0, ``−(β−1)/β`` (Eq. (53))."""
+    """Local log-log slopes of the memorization curve in each phase: ``−(β−1)/β``, 0, ``−(β−1)/β`` (Eq. (53) in
+    docs/theory.md)."""
     b = float(ZipfLaw(beta).beta)
     s = -(b - 1.0) / b
     return {"rapid_learning": s, "plateau": 0.0, "tail_learning": s}
@@ -176,7 +179,8 @@ def log_grid(lo: float, hi: float, per_decade: int = 20) -> np.ndarray:
 def expected_error_tempered(sizes, beta: float, temperature: float, pi: float, n_items: int) -> np.ndarray:
     """Error when the synthetic law is the tempered Zipf ``p̃ ∝ i^(−β/τ)`` (no cut): ``q = π·p + (1−π)·p̃``.
 
-    Temperature in "exponent" mode (Eq. (45)); a direct blocked sum over a finite vocabulary (N ≤ 1e8).
+    Temperature in "exponent" mode (Eq. (45) in docs/theory.md); a direct blocked sum over a finite vocabulary (N ≤
+    1e8).
     """
     from phasemix.theory.zipf import tempered_law
 

@@ -4,9 +4,11 @@
   set, NTK term ``ŷᵀΘ₀⁻¹ŷ/n``, small-sample term ``max(ω, 1−ω)/n``) combined by regression-fitted weights; value =
   −predicted loss (Eqs. (72)–(75) in docs/theory.md). Weights come from :func:`fit_score_weights` on calibration
   subsets with their retrained test loss (default), or the paper's degenerate target (``target="paper"``).
-- :func:`davinz_score` — DAVINZ (Wu et al. 2022): ``v = −κ·NTK − MMD``, κ = mean(MMD)/mean(NTK) (Eq. (76)).
-- :func:`tracin_score` — gradient similarity at the initial model, ``mean_i ⟨∇ℓ(z_i), ∇L_test⟩`` (Eq. (77)).
-- :func:`leave_one_out` / :func:`single_source` — retraining ground truths (Eq. (78)).
+- :func:`davinz_score` — DAVINZ (Wu et al. 2022): ``v = −κ·NTK − MMD``, κ = mean(MMD)/mean(NTK) (Eq. (76) in
+docs/theory.md).
+- :func:`tracin_score` — gradient similarity at the initial model, ``mean_i ⟨∇ℓ(z_i), ∇L_test⟩`` (Eq. (77) in
+docs/theory.md).
+- :func:`leave_one_out` / :func:`single_source` — retraining ground truths (Eq. (78) in docs/theory.md).
 
 The model enters through a *probe* (duck-typed: ``losses``, ``embed``, ``jacobian``, ``residuals``,
 ``loss_gradients``; :class:`phasemix.theory.ntk.TorchProbe` wraps a torch classifier).
@@ -96,7 +98,7 @@ def _check_sources(sources: Sequence[Source]) -> list[Source]:
 
 def source_features(source: Source, test_X, probe, *, kernel: MultiKernel | None = None, seed: int = 0,
                     jitter_rel: float = 1e-6) -> dict[str, float]:
-    """Raw ingredients and the four Eq. (8) features of one source (Eq. (72)).
+    """Raw ingredients and the four Eq. (8) features of one source (Eq. (72) in docs/theory.md).
 
     Returns a dict with ``loss_real, loss_synth, mmd_real, mmd_synth, ntk_unrooted, ntk_rooted, omega, n`` and the
     features ``loss, mmd, ntk, small_sample``.
@@ -130,7 +132,8 @@ def source_features(source: Source, test_X, probe, *, kernel: MultiKernel | None
 
 @dataclass(frozen=True, slots=True)
 class ScoreWeights:
-    """Fitted Eq. (8) weights: ``prediction = intercept + Σ_u w_u·(f_u − mean_u)/std_u`` (Eq. (73))."""
+    """Fitted Eq. (8) weights: ``prediction = intercept + Σ_u w_u·(f_u − mean_u)/std_u`` (Eq. (73) in
+    docs/theory.md)."""
 
     weights: tuple[float, ...]
     mean: tuple[float, ...]
@@ -150,7 +153,7 @@ class ScoreWeights:
 
 
 def fit_score_weights(features, target=None, *, target_kind: str = "retrained", ridge: float = 1e-3) -> ScoreWeights:
-    """Fit the Eq. (8) weights by (ridge) least squares (Eq. (73)).
+    """Fit the Eq. (8) weights by (ridge) least squares (Eq. (73) in docs/theory.md).
 
     ``target_kind="retrained"`` (default): ``target`` = retrained test loss of each calibration subset; features are
     standardised, ridge 1e-3, with an intercept. ``target_kind="paper"``: the source's target, the mean of the loss
@@ -193,7 +196,7 @@ def shared_kernel(calibration: Sequence[Source], test_X, probe, *, seed: int = 0
 
 def paper_score(sources: Sequence[Source], test_X, probe, weights: ScoreWeights, *,
                 kernel: MultiKernel | None = None, seed: int = 0, extra_runtime_s: float = 0.0) -> ValuationResult:
-    """Eq. (8): ``v(S) = −prediction(features(S))`` with fitted weights (Eq. (74))."""
+    """Eq. (8): ``v(S) = −prediction(features(S))`` with fitted weights (Eq. (74) in docs/theory.md)."""
     sources = _check_sources(sources)
     t0 = time.perf_counter()
     rows = [source_features(s, test_X, probe, kernel=kernel, seed=seed) for s in sources]
@@ -210,7 +213,8 @@ def paper_score(sources: Sequence[Source], test_X, probe, weights: ScoreWeights,
 
 def davinz_score(sources: Sequence[Source], test_X, probe, *, sigma: float = 5.0, jitter_abs: float = 1e-4,
                  embed: bool = False) -> ValuationResult:
-    """DAVINZ: ``v = −κ·NTK − MMD``, biased single-RBF MMD (σ = 5) on raw inputs, κ = mean(MMD)/mean(NTK) (Eq. (76))."""
+    """DAVINZ: ``v = −κ·NTK − MMD``, biased single-RBF MMD (σ = 5) on raw inputs, κ = mean(MMD)/mean(NTK) (Eq. (76)
+    in docs/theory.md)."""
     sources = _check_sources(sources)
     t0 = time.perf_counter()
     kern = MultiKernel.single(sigma)
@@ -229,7 +233,8 @@ def davinz_score(sources: Sequence[Source], test_X, probe, *, sigma: float = 5.0
 
 
 def tracin_score(sources: Sequence[Source], test_X, test_y, probe) -> ValuationResult:
-    """Gradient similarity at the initial model: ``v(S) = mean_{z∈S} ⟨∇ℓ(z), mean_t ∇ℓ(t)⟩`` (Eq. (77)).
+    """Gradient similarity at the initial model: ``v(S) = mean_{z∈S} ⟨∇ℓ(z), mean_t ∇ℓ(t)⟩`` (Eq. (77) in
+    docs/theory.md).
 
     A positive value means one gradient step on S lowers the test loss (first order).
     """
@@ -246,7 +251,8 @@ def tracin_score(sources: Sequence[Source], test_X, test_y, probe) -> ValuationR
 
 
 def leave_one_out(sources: Sequence[Source], utility: Callable[[list[Source]], float]) -> ValuationResult:
-    """Leave-one-source-out retraining: ``v(S_k) = U(all) − U(all \\ S_k)`` (Eq. (78)); the ground truth."""
+    """Leave-one-source-out retraining: ``v(S_k) = U(all) − U(all \\ S_k)`` (Eq. (78) in docs/theory.md); the
+    ground truth."""
     sources = _check_sources(sources)
     if len(sources) < 2:
         raise ValueError("leave-one-out needs at least 2 sources")
@@ -259,7 +265,8 @@ def leave_one_out(sources: Sequence[Source], utility: Callable[[list[Source]], f
 
 
 def single_source(sources: Sequence[Source], utility: Callable[[list[Source]], float]) -> ValuationResult:
-    """Retrain on each source alone: ``v(S_k) = U({S_k})`` (Eq. (78)), the protocol of the source paper."""
+    """Retrain on each source alone: ``v(S_k) = U({S_k})`` (Eq. (78) in docs/theory.md), the protocol of the source
+    paper."""
     sources = _check_sources(sources)
     t0 = time.perf_counter()
     values = [float(utility([s])) for s in sources]

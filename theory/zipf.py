@@ -3,7 +3,8 @@
 Real items follow ``p_i = i^(−β)/Z`` with ``Z = ζ(β)`` (infinite vocabulary, β > 1) or ``Z = H_{N,β}`` (finite N).
 Synthetic data is the same law truncated at rank k and renormalised; a training mixture is ``q = π·p + (1−π)·p'``
 (Eqs. (40)–(43) in docs/theory.md). Top-p, temperature and finite sampling each map to a cutoff k
-(Eqs. (44)–(47)). Sums over ranks use a vectorized head plus an Euler–Maclaurin tail, so an infinite vocabulary
+(Eqs. (44)–(47) in docs/theory.md). Sums over ranks use a vectorized head plus an Euler–Maclaurin tail, so an
+infinite vocabulary
 costs the same as a small one.
 """
 
@@ -83,14 +84,15 @@ class ZipfLaw:
         return out
 
     def head_mass(self, k: int) -> float:
-        """``Σ_{i≤k} p_i`` (Eq. (41))."""
+        """``Σ_{i≤k} p_i`` (Eq. (41) in docs/theory.md)."""
         k = check_int("k (cutoff rank)", k, minimum=1)
         if self.n_items is not None and k >= self.n_items:
             return 1.0
         return 1.0 - self.tail_mass(k)
 
     def tail_mass(self, k: int) -> float:
-        """``Σ_{i>k} p_i = ζ(β, k+1)/ζ(β)`` (Eq. (41)); the plateau height of the three-phase curve."""
+        """``Σ_{i>k} p_i = ζ(β, k+1)/ζ(β)`` (Eq. (41) in docs/theory.md); the plateau height of the three-phase
+        curve."""
         k = check_int("k (cutoff rank)", k, minimum=0)
         if self.n_items is not None and k >= self.n_items:
             return 0.0
@@ -115,20 +117,20 @@ def check_real_share(pi: float) -> float:
 
 
 def truncated_pmf(law: ZipfLaw, k: int, ranks) -> np.ndarray:
-    """Synthetic law ``p'_i = p_i/Σ_{j≤k} p_j`` for ``i ≤ k``, 0 beyond (Eq. (42))."""
+    """Synthetic law ``p'_i = p_i/Σ_{j≤k} p_j`` for ``i ≤ k``, 0 beyond (Eq. (42) in docs/theory.md)."""
     k = check_cutoff(k, law)
     r = as_float_array("ranks", ranks)
     return np.where(r <= k, law.pmf(r) / law.head_mass(k), 0.0)
 
 
 def mixture_pmf(law: ZipfLaw, k: int, pi: float, ranks) -> np.ndarray:
-    """Training mixture ``q_i = π·p_i + (1−π)·p'_i`` (Eq. (43))."""
+    """Training mixture ``q_i = π·p_i + (1−π)·p'_i`` (Eq. (43) in docs/theory.md)."""
     pi = check_real_share(pi)
     return pi * law.pmf(ranks) + (1.0 - pi) * truncated_pmf(law, k, ranks)
 
 
 def top_p_cutoff(beta: float, top_p: float, n_items: int | None = None) -> int:
-    """Nucleus sampling → cutoff: ``k = min{m : Σ_{i≤m} p_i ≥ p_top − 1e-12}`` (Eq. (44)).
+    """Nucleus sampling → cutoff: ``k = min{m : Σ_{i≤m} p_i ≥ p_top − 1e-12}`` (Eq. (44) in docs/theory.md).
 
     Examples
     --------
@@ -165,7 +167,8 @@ def top_p_cutoff(beta: float, top_p: float, n_items: int | None = None) -> int:
 
 
 def tempered_law(beta: float, temperature: float, n_items: int | None = None) -> ZipfLaw:
-    """Temperature τ sharpens ``p_i^(1/τ)``: a Zipf law with exponent ``β/τ`` (Eq. (45)); needs β/τ > 1 if N = ∞."""
+    """Temperature τ sharpens ``p_i^(1/τ)``: a Zipf law with exponent ``β/τ`` (Eq. (45) in docs/theory.md); needs
+    β/τ > 1 if N = ∞."""
     b = check_beta(beta, n_items)
     tau = float(check_positive("temperature", temperature))
     if n_items is None and b / tau <= 1.0:
@@ -177,7 +180,7 @@ def tempered_law(beta: float, temperature: float, n_items: int | None = None) ->
 
 
 def temperature_cutoff(beta: float, temperature: float, n_samples: float, n_items: int | None = None) -> int:
-    """Temperature in "cut" mode: ``k = max{i : n·p̃_i ≥ 1}`` with the tempered law p̃ (Eq. (46))."""
+    """Temperature in "cut" mode: ``k = max{i : n·p̃_i ≥ 1}`` with the tempered law p̃ (Eq. (46) in docs/theory.md)."""
     law = tempered_law(beta, temperature, n_items)
     n = float(check_positive("n_samples", n_samples))
     # n·i^(−β')/Z ≥ 1  <=>  i ≤ (n/Z)^(1/β')
@@ -198,7 +201,7 @@ def _distinct_tail_integral(a: float, beta: float, x: float) -> float:
 
 
 def expected_distinct(beta: float, n_samples: float, n_items: int | None = None) -> float:
-    """Expected number of distinct items in n i.i.d. draws, ``Σ_i [1 − (1−p_i)^n]`` (Eq. (47)).
+    """Expected number of distinct items in n i.i.d. draws, ``Σ_i [1 − (1−p_i)^n]`` (Eq. (47) in docs/theory.md).
 
     Head ranks ≤ 2000 exactly (log1p/expm1); the tail uses the Poisson form with an Euler–Maclaurin integral
     (relative error of the Poisson step ~ n·Σ_{i>M} p_i², below 1e-9 of the count here).
@@ -240,7 +243,7 @@ def expected_distinct(beta: float, n_samples: float, n_items: int | None = None)
 
 
 def sampling_cutoff(beta: float, n_samples: float, n_items: int | None = None) -> int:
-    """Finite sampling of n items → cutoff ``k(n) = round(E[#distinct])`` (Eq. (47)).
+    """Finite sampling of n items → cutoff ``k(n) = round(E[#distinct])`` (Eq. (47) in docs/theory.md).
 
     Examples
     --------
@@ -251,7 +254,7 @@ def sampling_cutoff(beta: float, n_samples: float, n_items: int | None = None) -
 
 
 def distinct_asymptote(beta: float, n_samples: float) -> float:
-    """Large-n law of the distinct count, ``Γ(1−1/β)·(n/ζ(β))^(1/β)`` (Eq. (47))."""
+    """Large-n law of the distinct count, ``Γ(1−1/β)·(n/ζ(β))^(1/β)`` (Eq. (47) in docs/theory.md)."""
     b = check_beta(beta, None)
     n = float(check_positive("n_samples", n_samples))
     return float(special.gamma(1 - 1 / b) * (n / special.zeta(b, 1)) ** (1 / b))
