@@ -1,16 +1,16 @@
-"""Generalization bound for a real/synthetic training mixture, term by term (Eqs. (68)–(70) in docs/theory.md).
+"""Generalization bound for a real/synthetic training mixture, term by term (Eqs. (69)–(71) in docs/theory.md).
 
 Two forms:
 
 - :func:`paper_form` — the reconstructed Theorem 1 of the source (spec §3.2), with no validity claim:
-  ``ω·L̂_R + (1−ω)·L̂_G + ω·MMD_R + (1−ω)·MMD_G + C·√(ŷᵀΘ₀⁻¹ŷ/n) + 2·max(ω, 1−ω)·log(8/δ)/n`` (Eq. (68) in
+  ``ω·L̂_R + (1−ω)·L̂_G + ω·MMD_R + (1−ω)·MMD_G + C·√(ŷᵀΘ₀⁻¹ŷ/n) + 2·max(ω, 1−ω)·log(8/δ)/n`` (Eq. (69) in
   docs/theory.md).
 - :func:`certified` — a bound that holds with probability ≥ 1−δ under stated assumptions (loss in [0, 1],
   L-Lipschitz in the prediction; kernel with sup k(x, x) ≤ κ²; learner in the kernel's RKHS with ‖f‖_H ≤ B):
   ``ω·L̂_R + (1−ω)·L̂_G + ω·D_R + (1−ω)·D_G + 2·L·κ·B_j/√n + √(log((J+1)/δ)/(2n))`` with
   ``B_j = 2^⌈log₂‖f‖_H⌉`` (a union over j = 0..J) and D the domain terms ``B_ℓ·MMD`` or a total-variation
-  distance (Eq. (69) in docs/theory.md). Estimated MMDs add the deviation term of Gretton et al. (2012, Thm 7) (Eq.
-  (70) in docs/theory.md).
+  distance (Eq. (70) in docs/theory.md). Estimated MMDs add the deviation term of Gretton et al. (2012, Thm 7) (Eq.
+  (71) in docs/theory.md).
 
 Every term is reported separately, so a user sees which one dominates.
 """
@@ -99,7 +99,7 @@ def _check_delta(delta: float) -> float:
 
 def paper_form(*, loss_real: float, loss_synth: float, mmd_real: float, mmd_synth: float, ntk_unrooted: float,
                omega: float, n: int, delta: float = 0.05, C: float = 1.0, root: bool = True) -> BoundTerms:
-    """The source's Theorem 1 as reconstructed (Eq. (68) in docs/theory.md); no validity claim.
+    """The source's Theorem 1 as reconstructed (Eq. (69) in docs/theory.md); no validity claim.
 
     Its confidence term has rate log(1/δ)/n (a bounded loss concentrates at √(log(1/δ)/(2n))) and C is unspecified.
     """
@@ -124,7 +124,7 @@ def certified(*, loss_real: float, loss_synth: float, rkhs_norm: float, omega: f
               kappa: float = 1.0, n_scales: int = 30, mmd_samples: tuple[int, int, int] | None = None,
               mmd_sup_k: float = 1.0, n_real: int | None = None, n_synth: int | None = None,
               include_complexity: bool = True, include_confidence: bool = True) -> BoundTerms:
-    """Certified bound on the test risk of a kernel learner trained on a real/synthetic mixture (Eq. (69) in
+    """Certified bound on the test risk of a kernel learner trained on a real/synthetic mixture (Eq. (70) in
     docs/theory.md).
 
     Parameters
@@ -139,7 +139,7 @@ def certified(*, loss_real: float, loss_synth: float, rkhs_norm: float, omega: f
     lipschitz, kappa : L of the loss in the prediction and κ = √(sup k(x, x)) of the learner's kernel.
     n_scales : J of the union over scales ``B_j = 2^j``.
     mmd_samples : (m_R, m_G, m_T) when the MMDs are estimates (biased V-statistics); then δ is split in three
-        and each MMD adds the deviation of Eq. (70).
+        and each MMD adds the deviation of Eq. (71) in docs/theory.md.
     n_real, n_synth : part sizes, checked against ω (a part may be empty iff its weight is 0).
     include_complexity, include_confidence : switches for mutation tests only.
     """

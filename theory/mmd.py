@@ -1,10 +1,10 @@
 """Maximum mean discrepancy: biased, unbiased and linear-time estimators, multi-kernel MMD, permutation tests.
 
 Gaussian kernels ``k_u(x, y) = exp(−‖x−y‖²/(2·σ̄²·2^u))``, u ∈ {−2, …, 2}, with σ̄² the median off-diagonal squared
-distance of the pooled sample (Eq. (58) in docs/theory.md). Estimators are Eqs. (59)–(61); the multi-kernel weights
-solve the convex program of Gretton et al. (NIPS 2012), ``min wᵀ(Q̂ + λI)w s.t. η̂ᵀw = 1, w ≥ 0`` (Eq. (62) in
-docs/theory.md), with
-cvxpy imported only when that program is solved.
+distance of the pooled sample (Eq. (58) in docs/theory.md). Estimators are Eqs. (59)–(61) in docs/theory.md;
+the multi-kernel weights solve the convex program of Gretton et al. (NIPS 2012),
+``min wᵀ(Q̂ + λI)w s.t. η̂ᵀw = 1, w ≥ 0`` (Eq. (62) in docs/theory.md), with cvxpy imported only when that program
+is solved.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def sq_dists(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 
 def median_sq_distance(X, Y, *, max_points: int = 1000, seed: int = 0) -> float:
-    """σ̄²: median off-diagonal squared distance on the pooled sample (≤ max_points, seeded subsample), Eq. (58)."""
+    """σ̄²: median off-diagonal squared distance on the pooled sample (≤ max_points, seeded subsample), Eq. (58) in
+    docs/theory.md."""
     X, Y = check_samples(X, Y)
     Z = np.vstack([X, Y])
     max_points = check_int("max_points", max_points, minimum=2)
@@ -219,7 +220,7 @@ def mk_mmd(X, Y, kernel: MultiKernel | None = None, *, estimator: str = "unbiase
 
 
 def permutation_pvalue(X, Y, *, n_permutations: int = 200, weights: str = "optimal", seed: int = 0) -> float:
-    """Permutation-test p-value of H0: P_X = P_Y with the unbiased MK-MMD² statistic (Eq. (71) in docs/theory.md).
+    """Permutation-test p-value of H0: P_X = P_Y with the unbiased MK-MMD² statistic (Eq. (64) in docs/theory.md).
 
     Kernel weights are learned on the first half of each sample and the test runs on the second half, so the
     p-value stays valid. ``p = (1 + #{perm stat ≥ observed}) / (1 + n_permutations)``.
@@ -250,7 +251,7 @@ def permutation_pvalue(X, Y, *, n_permutations: int = 200, weights: str = "optim
 
 
 def mmd_deviation(m: int, n: int, delta: float, sup_k: float = 1.0) -> float:
-    """Deviation of the biased MMD estimate (Gretton et al. 2012, JMLR, Thm 7), Eq. (63).
+    """Deviation of the biased MMD estimate (Gretton et al. 2012, JMLR, Thm 7), Eq. (63) in docs/theory.md.
 
     With probability ≥ 1−δ, ``|MMD_b − MMD| ≤ 2(√(K/m) + √(K/n)) + √(2K(m+n)·log(2/δ)/(m·n))``, K = sup k(x, x).
     """

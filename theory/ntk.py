@@ -2,11 +2,10 @@
 
 ``Θ₀ = J·Jᵀ`` with J the per-example Jacobian of a scalar output (or of one selected output per example, e.g. the
 true-class logit) with respect to all parameters, computed by ``torch.func`` (jacrev + vmap); torch is imported
-inside the functions (Eq. (64) in docs/theory.md). The complexity term uses a jitter relative to the kernel's scale
-and a Cholesky solve, optionally on random diagonal blocks (Eq. (65) in docs/theory.md). Analytic kernels for
-checks: the linear model
-(Eq. (66) in docs/theory.md) and the infinitely wide 2-layer ReLU net in NTK parametrisation (Eq. (67) in
-docs/theory.md).
+inside the functions (Eq. (65) in docs/theory.md). The complexity term uses a jitter relative to the kernel's scale
+and a Cholesky solve, optionally on random diagonal blocks (Eq. (66) in docs/theory.md). Analytic kernels for
+checks: the linear model (Eq. (67) in docs/theory.md) and the infinitely wide 2-layer ReLU net in NTK
+parametrisation (Eq. (68) in docs/theory.md).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ SCHEMA_VERSION = 1
 
 
 def jacobian(model, X, output_index=None, *, chunk: int = 256) -> np.ndarray:
-    """Per-example Jacobian of the model output w.r.t. all trainable parameters, shape (n, P) (Eq. (64) in
+    """Per-example Jacobian of the model output w.r.t. all trainable parameters, shape (n, P) (Eq. (65) in
     docs/theory.md).
 
     Parameters
@@ -75,21 +74,21 @@ def jacobian(model, X, output_index=None, *, chunk: int = 256) -> np.ndarray:
 
 
 def empirical_ntk(model, X, X2=None, output_index=None, output_index2=None) -> np.ndarray:
-    """``Θ₀(X, X2) = J(X)·J(X2)ᵀ`` at the model's current (initial) parameters (Eq. (64) in docs/theory.md)."""
+    """``Θ₀(X, X2) = J(X)·J(X2)ᵀ`` at the model's current (initial) parameters (Eq. (65) in docs/theory.md)."""
     J1 = jacobian(model, X, output_index)
     J2 = J1 if X2 is None else jacobian(model, X2, output_index2)
     return J1 @ J2.T
 
 
 def linear_ntk(X, X2=None) -> np.ndarray:
-    """NTK of the linear model ``f = wᵀx + b``: ``XXᵀ + 1`` (Eq. (66) in docs/theory.md)."""
+    """NTK of the linear model ``f = wᵀx + b``: ``XXᵀ + 1`` (Eq. (67) in docs/theory.md)."""
     A = as_float_array("X", X)
     B = A if X2 is None else as_float_array("X2", X2)
     return A @ B.T + 1.0
 
 
 def relu_ntk(X, X2=None) -> np.ndarray:
-    """Infinite-width NTK of ``f = m^(−1/2)·Σ_r a_r·relu(w_rᵀx)`` with a, w ~ N(0, 1), no biases (Eq. (67) in
+    """Infinite-width NTK of ``f = m^(−1/2)·Σ_r a_r·relu(w_rᵀx)`` with a, w ~ N(0, 1), no biases (Eq. (68) in
     docs/theory.md).
 
     ``Θ(x, x') = xᵀx'·(π−θ)/(2π) + ‖x‖‖x'‖·(sin θ + (π−θ)·cos θ)/(2π)``, θ the angle between x and x'.
@@ -108,7 +107,7 @@ def relu_ntk(X, X2=None) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class NTKTerm:
-    """The complexity term ``C·√(ŷᵀ(Θ₀+εI)⁻¹ŷ/n)`` and its diagnostics (Eq. (65) in docs/theory.md).
+    """The complexity term ``C·√(ŷᵀ(Θ₀+εI)⁻¹ŷ/n)`` and its diagnostics (Eq. (66) in docs/theory.md).
 
     ``rooted`` feeds the bound, ``unrooted`` (= ŷᵀ(Θ₀+εI)⁻¹ŷ/n) the valuation feature of Eq. (8);
     ``rkhs_norm`` = √(ŷᵀ(Θ₀+εI)⁻¹ŷ) bounds the interpolant's RKHS norm.
@@ -142,7 +141,7 @@ def _quad(theta: np.ndarray, y: np.ndarray, eps: float) -> float:
 
 def ntk_term(theta, yhat, *, jitter_rel: float = 1e-6, jitter_abs: float | None = None, root: bool = True,
              C: float = 1.0, block_size: int | None = None, n_permutations: int = 1, seed: int = 0) -> NTKTerm:
-    """``C·√(ŷᵀ(Θ₀+εI)⁻¹ŷ/n)`` with ε = ε_rel·tr(Θ₀)/n (``jitter_abs`` overrides), Eq. (65).
+    """``C·√(ŷᵀ(Θ₀+εI)⁻¹ŷ/n)`` with ε = ε_rel·tr(Θ₀)/n (``jitter_abs`` overrides), Eq. (66) in docs/theory.md.
 
     Parameters
     ----------

@@ -2,9 +2,10 @@
 
 The learner answers an item correctly iff it saw it in training, so its expected test error after |S| = S draws from
 the mixture q is ``E(S) = Σ_i p_i·exp(−S·q_i)`` (Poissonised, Eq. (48) in docs/theory.md) or
-``Σ_i p_i·(1 − q_i)^S`` (exact fixed-|S|, Eq. (49)). Sums use an exact head of ``M = max(k, 2000)`` ranks and a
-closed-form tail (incomplete gamma + Euler–Maclaurin endpoint terms, Eq. (50)). Breakpoints, plateau height and
-phase exponents are Eqs. (51)–(53); the local-slope detector is :mod:`phasemix.theory.phasedetect`.
+``Σ_i p_i·(1 − q_i)^S`` (exact fixed-|S|, Eq. (49) in docs/theory.md). Sums use an exact head of
+``M = max(k, 2000)`` ranks and a closed-form tail (incomplete gamma + Euler–Maclaurin endpoint terms, Eq. (50) in
+docs/theory.md). Breakpoints, plateau height and phase exponents are Eqs. (51)–(53) in docs/theory.md; the
+local-slope detector is :mod:`phasemix.theory.phasedetect`.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def brute_force_error(sizes, beta: float, k: int, pi: float, n_items: int) -> np
 def breakpoints(beta: float, k: int, pi: float, c1: float = 1.0, c2: float = 1.0) -> tuple[float, float]:
     """Closed-form breakpoints ``|S|₁ = c1·k^β`` and ``|S|₂ = c2·k^β/π`` (Eq. (51) in docs/theory.md).
 
-    With the detector of Eq. (54) the measured constants are c1 ∈ [1.2, 2.3] and c2 ∈ [1.3, 2.5]; the defaults
-    c1 = c2 = 1 are the paper's order-of-magnitude form.
+    With the detector of Eq. (54) in docs/theory.md the measured constants are c1 ∈ [1.2, 2.5] and
+    c2 ∈ [1.3, 2.5]; the defaults c1 = c2 = 1 are the paper's order-of-magnitude form.
     """
     b = float(check_positive("beta (Zipf exponent)", beta))
     k = check_int("k (cutoff rank)", k, minimum=1)
@@ -144,7 +145,7 @@ def plateau_height(beta: float, k: int, n_items: int | None = None) -> float:
 
 
 def plateau_height_approx(beta: float, k: int) -> float:
-    """Large-k approximation ``k^(1−β)/((β−1)·ζ(β))`` of Eq. (52) (2.5–10% off at k = 10)."""
+    """Large-k approximation ``k^(1−β)/((β−1)·ζ(β))`` of Eq. (52) in docs/theory.md (2.5–10% off at k = 10)."""
     law = ZipfLaw(beta)
     k = check_cutoff(k, law)
     return float(k ** (1.0 - law.beta) / ((law.beta - 1.0) * law.norm))

@@ -30,7 +30,7 @@ from phasemix.theory.valuation_result import ValuationResult
 FEATURES = ("loss", "mmd", "ntk", "small_sample")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Source:
     """A data source: a real part and a synthetic part (either may be empty, not both)."""
 
@@ -98,7 +98,7 @@ def _check_sources(sources: Sequence[Source]) -> list[Source]:
 
 def source_features(source: Source, test_X, probe, *, kernel: MultiKernel | None = None, seed: int = 0,
                     jitter_rel: float = 1e-6) -> dict[str, float]:
-    """Raw ingredients and the four Eq. (8) features of one source (Eq. (72) in docs/theory.md).
+    """Raw ingredients and the four features of the source paper's Eq. (8) of one source (Eq. (72) in docs/theory.md).
 
     Returns a dict with ``loss_real, loss_synth, mmd_real, mmd_synth, ntk_unrooted, ntk_rooted, omega, n`` and the
     features ``loss, mmd, ntk, small_sample``.
@@ -132,8 +132,10 @@ def source_features(source: Source, test_X, probe, *, kernel: MultiKernel | None
 
 @dataclass(frozen=True, slots=True)
 class ScoreWeights:
-    """Fitted Eq. (8) weights: ``prediction = intercept + Σ_u w_u·(f_u − mean_u)/std_u`` (Eq. (73) in
-    docs/theory.md)."""
+    """Fitted weights of the source paper's Eq. (8) (Eq. (74) in docs/theory.md).
+
+    ``prediction = intercept + Σ_u w_u·(f_u − mean_u)/std_u``.
+    """
 
     weights: tuple[float, ...]
     mean: tuple[float, ...]
@@ -153,7 +155,7 @@ class ScoreWeights:
 
 
 def fit_score_weights(features, target=None, *, target_kind: str = "retrained", ridge: float = 1e-3) -> ScoreWeights:
-    """Fit the Eq. (8) weights by (ridge) least squares (Eq. (73) in docs/theory.md).
+    """Fit the weights of the source paper's Eq. (8) by (ridge) least squares (Eqs. (73)–(74) in docs/theory.md).
 
     ``target_kind="retrained"`` (default): ``target`` = retrained test loss of each calibration subset; features are
     standardised, ridge 1e-3, with an intercept. ``target_kind="paper"``: the source's target, the mean of the loss
@@ -196,7 +198,8 @@ def shared_kernel(calibration: Sequence[Source], test_X, probe, *, seed: int = 0
 
 def paper_score(sources: Sequence[Source], test_X, probe, weights: ScoreWeights, *,
                 kernel: MultiKernel | None = None, seed: int = 0, extra_runtime_s: float = 0.0) -> ValuationResult:
-    """Eq. (8): ``v(S) = −prediction(features(S))`` with fitted weights (Eq. (74) in docs/theory.md)."""
+    """The source paper's Eq. (8): ``v(S) = −prediction(features(S))`` with fitted weights (Eq. (75) in
+    docs/theory.md)."""
     sources = _check_sources(sources)
     t0 = time.perf_counter()
     rows = [source_features(s, test_X, probe, kernel=kernel, seed=seed) for s in sources]
@@ -213,8 +216,10 @@ def paper_score(sources: Sequence[Source], test_X, probe, weights: ScoreWeights,
 
 def davinz_score(sources: Sequence[Source], test_X, probe, *, sigma: float = 5.0, jitter_abs: float = 1e-4,
                  embed: bool = False) -> ValuationResult:
-    """DAVINZ: ``v = −κ·NTK − MMD``, biased single-RBF MMD (σ = 5) on raw inputs, κ = mean(MMD)/mean(NTK) (Eq. (76)
-    in docs/theory.md)."""
+    """DAVINZ: ``v = −κ·NTK − MMD`` (Eq. (76) in docs/theory.md).
+
+    Biased single-RBF MMD (σ = 5) on raw inputs, absolute NTK jitter 1e-4, κ = mean(MMD)/mean(NTK) over the sources.
+    """
     sources = _check_sources(sources)
     t0 = time.perf_counter()
     kern = MultiKernel.single(sigma)
@@ -274,7 +279,8 @@ def single_source(sources: Sequence[Source], utility: Callable[[list[Source]], f
 
 
 def rank_correlations(result: ValuationResult, truth: ValuationResult) -> dict[str, float]:
-    """Spearman and Pearson correlation of a method's values with a ground truth (matched by name), Eq. (79)."""
+    """Spearman and Pearson correlation of a method's values with a ground truth (matched by name), Eq. (79) in
+    docs/theory.md."""
     from scipy import stats
 
     if set(result.names) != set(truth.names):

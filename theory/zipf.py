@@ -4,8 +4,7 @@ Real items follow ``p_i = i^(−β)/Z`` with ``Z = ζ(β)`` (infinite vocabulary
 Synthetic data is the same law truncated at rank k and renormalised; a training mixture is ``q = π·p + (1−π)·p'``
 (Eqs. (40)–(43) in docs/theory.md). Top-p, temperature and finite sampling each map to a cutoff k
 (Eqs. (44)–(47) in docs/theory.md). Sums over ranks use a vectorized head plus an Euler–Maclaurin tail, so an
-infinite vocabulary
-costs the same as a small one.
+infinite vocabulary costs the same as a small one.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def _power_sum(beta: float, start: int, stop: int | None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ZipfLaw:
-    """Zipf law ``p_i = i^(−β)/Z`` on ranks 1..N (``n_items=None``: infinite, ``Z = ζ(β)``), Eq. (40).
+    """Zipf law ``p_i = i^(−β)/Z`` on ranks 1..N (``n_items=None``: infinite, ``Z = ζ(β)``), Eq. (40) in docs/theory.md.
 
     Examples
     --------
