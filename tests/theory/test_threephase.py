@@ -162,3 +162,23 @@ def test_lemma1_parameter_recovery_with_one_percent_noise():
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_finite_vocabulary_with_beta_below_one_uses_direct_sums():
+    n = 50_000
+    sizes = np.array([10.0, 1e4, 1e6])
+    exact = brute_force_error(sizes, 0.8, 30, 0.2, n_items=n)
+    np.testing.assert_allclose(expected_error(sizes, 0.8, 30, 0.2, n_items=n), exact, rtol=1e-10)
+
+
+def test_tempered_mixture_at_unit_temperature_is_the_real_law():
+    from phasemix.theory.threephase import expected_error_tempered
+
+    sizes = np.array([10.0, 1e3, 1e5])
+    n = 20_000
+    # τ = 1: p̃ = p, so q = p, the same as truncating at k = N
+    a = expected_error_tempered(sizes, 1.5, 1.0, 0.3, n)
+    b = expected_error(sizes, 1.5, n, 0.3, n_items=n)
+    np.testing.assert_allclose(a, b, rtol=1e-10)
+    # a colder generator (τ < 1) concentrates on the head: less tail coverage, higher error at large |S|
+    assert expected_error_tempered([1e5], 1.5, 0.5, 0.3, n)[0] > a[-1]

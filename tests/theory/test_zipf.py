@@ -108,3 +108,12 @@ def test_temperature_maps():
 def test_bad_inputs_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_expected_distinct_finite_beta_below_one_matches_brute_force():
+    n_items = 30_000
+    i = np.arange(1, n_items + 1, dtype=float)
+    p = i**-0.9 / np.sum(i**-0.9)
+    brute = np.sum(-np.expm1(5e3 * np.log1p(-p)))
+    assert expected_distinct(0.9, 5e3, n_items) == pytest.approx(brute, rel=1e-10)
+    assert expected_distinct(0.9, 1e9, 100) == pytest.approx(100.0, rel=1e-9)  # every item seen
