@@ -90,7 +90,11 @@ def expected_error(sizes, beta: float, k: int, pi: float, *, n_items: int | None
         p = c * i ** (-b)
         q = pi * p + np.where(i <= k, (1.0 - pi) * p / zk, 0.0)
         if exact_binomial:
-            out += np.exp(np.outer(s, np.log1p(-np.minimum(q, 1.0 - 1e-300)))) @ p
+            full = q >= 1.0  # (1 − 1)^S = 0 for S > 0 and 1 for S = 0
+            with np.errstate(divide="ignore"):
+                lq = np.where(full, 0.0, np.log1p(-np.minimum(q, 1.0)))
+            out += np.exp(np.outer(s, lq)) @ np.where(full, 0.0, p)
+            out += np.where(s == 0, 1.0, 0.0) * p[full].sum()
         else:
             out += np.exp(-np.outer(s, q)) @ p
     if law.n_items is not None and m >= law.n_items:

@@ -182,3 +182,8 @@ def test_tempered_mixture_at_unit_temperature_is_the_real_law():
     np.testing.assert_allclose(a, b, rtol=1e-10)
     # a colder generator (τ < 1) concentrates on the head: less tail coverage, higher error at large |S|
     assert expected_error_tempered([1e5], 1.5, 0.5, 0.3, n)[0] > a[-1]
+
+
+def test_exact_binomial_handles_certain_items():
+    # one item with q = 1: error 1 before any sample, 0 after
+    np.testing.assert_allclose(expected_error([0, 1, 5], 2.0, 1, 1.0, n_items=1, exact_binomial=True), [1, 0, 0])
