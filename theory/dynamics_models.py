@@ -57,7 +57,8 @@ class Context:
     def exposures(self) -> np.ndarray:
         """Effective exposures per fact ``n·(N/N_ref)^β`` (Eq. (100))."""
         with np.errstate(invalid="ignore"):
-            return np.where(self.tokens == 0, 0.0, self.ratio * self.tokens * self.p * self.clock)
+            n = self.ratio * self.tokens * self.p * self.clock
+        return np.where((self.tokens == 0) | (self.ratio == 0), 0.0, n)
 
     def log_marginal(self, size: np.ndarray) -> np.ndarray:
         """``ln ℓ'(M)`` (bits/token/param), +inf for M ≤ 0 (Eq. (101))."""
@@ -179,7 +180,8 @@ def allocated_fraction(ctx: Context, b, log_c, sigma) -> np.ndarray:
                 slope = sig + ctx.a1 * cost * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) / left
                 return value, np.where(left > 0, slope, np.inf)
 
-            z0 = (ctx.log_marginal(n) - base) / sig
+            with np.errstate(over="ignore"):
+                z0 = np.nan_to_num((ctx.log_marginal(n) - base) / sig, nan=0.0)
             z = newton_increasing(phi, np.full(shape, -_Z_MAX), np.full(shape, _Z_MAX), z0)
             het = special.ndtr(-z)
             closed = np.where(spread, het, closed)
