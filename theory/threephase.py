@@ -155,12 +155,20 @@ def plateau_height_approx(beta: float, k: int) -> float:
     return float(k ** (1.0 - law.beta) / ((law.beta - 1.0) * law.norm))
 
 
-def phase_exponents(beta: float) -> dict[str, float]:
-    """Local log-log slopes of the memorization curve in each phase: ``−(β−1)/β``, 0, ``−(β−1)/β`` (Eq. (53) in
-    docs/theory.md)."""
+def phase_exponents(beta: float, alpha: float | None = None, lam: float | None = None) -> dict[str, float]:
+    """Local log-log slopes per phase (Eq. (53) in docs/theory.md).
+
+    Memorization learner: ``−(β−1)/β``, 0, ``−(β−1)/β``. With Lemma-1 exponents α and λ, Phases 1 and 3 also report
+    the two power terms ``(1−α−β)/β`` and ``(1−λ−β)/β`` (Phase 3 in π·|S|).
+    """
     b = float(ZipfLaw(beta).beta)
     s = -(b - 1.0) / b
-    return {"rapid_learning": s, "plateau": 0.0, "tail_learning": s}
+    out = {"rapid_learning": s, "plateau": 0.0, "tail_learning": s}
+    if alpha is not None:
+        out["lemma1_alpha_term"] = (1.0 - float(check_nonnegative("alpha", alpha)) - b) / b
+    if lam is not None:
+        out["lemma1_lambda_term"] = (1.0 - float(check_nonnegative("lam", lam)) - b) / b
+    return out
 
 
 def phase_of(sizes, s1: float | None, s2: float | None) -> list[str]:

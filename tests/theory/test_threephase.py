@@ -111,6 +111,9 @@ def test_phase_exponents_match_far_slopes():
     assert det.slopes[0] == pytest.approx(ex["rapid_learning"], abs=0.03)
     assert det.slopes[-1] == pytest.approx(ex["tail_learning"], abs=0.03)
     assert phase_of([1, 50, 500], 10, 100) == ["rapid_learning", "plateau", "tail_learning"]
+    lem = phase_exponents(2.0, alpha=0.0, lam=0.5)
+    assert lem["lemma1_alpha_term"] == pytest.approx(ex["rapid_learning"])  # α = 0 is the memorization slope
+    assert lem["lemma1_lambda_term"] == pytest.approx(-0.75)
 
 
 def test_lemma1_continuous_and_printed_forms():
