@@ -8,7 +8,7 @@ module-level ``fn`` and picklable args work (``phasemix.sim.sweep.run_task`` on 
 Faults: each point is one Ray task with Ray's own retries switched off; the driver resubmits a point whose worker
 died (``WorkerCrashedError``, a lost node or object) or whose function raised, up to ``max_retries`` times, then
 yields it as a failed outcome carrying the last error. A fault therefore costs only that point. Progress (points
-done / running / failed / retried) and an end summary go to stderr.
+done / running / queued / failed / retries) and an end summary go to stderr.
 
 Ray is imported only when a :class:`RayExecutor` is built: ``import phasemix.sim`` (and this module) never imports
 it. Install it with ``pip install phasemix[distributed]``.
@@ -107,14 +107,14 @@ class _Progress:
         self.last = -math.inf
         self.shown: tuple[int, ...] = ()
 
-    def show(self, done: int, running: int, failed: int, retries: int, force: bool = False) -> None:
+    def show(self, done: int, running: int, queued: int, failed: int, retries: int, force: bool = False) -> None:
         now = time.monotonic()
-        state = (done, running, failed, retries)
+        state = (done, running, queued, failed, retries)
         if not self.enabled or (not force and (state == self.shown or now - self.last < self.every_s)):
             return
         self.last, self.shown = now, state
-        msg = (f"[ray] {done}/{self.total} points done, {running} running, {failed} failed, {retries} retries, "
-               f"{now - self.t0:.1f} s")
+        msg = (f"[ray] {done}/{self.total} points done, {running} running, {queued} queued, {failed} failed, "
+               f"{retries} retries, {now - self.t0:.1f} s")
         print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", file=self.stream, flush=True)
 
     def summary(self, stats: RayMapStats, where: str) -> None:
@@ -147,8 +147,10 @@ class RayExecutor(Executor):
     cpus_per_point : CPUs requested by each point (default 1).
     gpu_rule : ``arg -> bool``, whether a point needs a GPU (default :func:`needs_gpu`: backend cuda/cupy or a
         cuda device).
-    max_pending : points submitted at once (default 2 × the cluster's CPUs / cpus_per_point), so a huge grid is
-        not serialized up front.
+    max_pending : points submitted to Ray at once (default max(16, 4 × slots), slots = cluster CPUs //
+        cpus_per_point), so a huge grid is not serialized up front while Ray's queue stays full. Progress counts
+        min(submitted, slots) of them as running and the rest as queued (an estimate: Ray does not report which
+        of a driver's tasks have started).
     progress : print progress and the end summary on ``stream`` (default stderr).
     progress_every_s : least seconds between progress lines when stderr is not a terminal.
     runtime_env : Ray runtime environment for the workers (e.g. ``{"pip": ["phasemix"]}`` on a bare cluster).
@@ -222,7 +224,8 @@ class RayExecutor(Executor):
             first = next(i for i, g in enumerate(gpus) if g > 0)
             raise RuntimeError(f"point {first} needs {need:g} GPU(s) (its backend runs on a GPU) but the Ray "
                                f"cluster has {res.get('GPU', 0.0):g}; add GPU nodes or choose a CPU backend")
-        max_pending = self.max_pending or max(2, int(2 * res.get("CPU", 1.0) / self.cpus_per_point))
+        slots = max(1, int(res.get("CPU", 1.0) // self.cpus_per_point))
+        max_pending = self.max_pending or max(16, 4 * slots)
         prog = _Progress(n, self.progress, self.progress_every_s, self.stream or sys.stderr)
         t0 = time.monotonic()
         attempts = [0] * n
@@ -270,7 +273,8 @@ class RayExecutor(Executor):
                     errors.append(f"{type(err).__name__}: {_first_line(err)}")
                     yield PointOutcome(i, error=err, traceback=f"failed after {attempts[i]} attempts; last error:\n"
                                                                 f"{text}")
-                prog.show(done, len(pending), len(failed_points), retries)
+                running = min(len(pending), slots)
+                prog.show(done, running, len(pending) - running, len(failed_points), retries)
         finally:
             for ref in pending:  # interrupted (Ctrl-C, consumer stopped): do not leave work running
                 try:
@@ -281,7 +285,7 @@ class RayExecutor(Executor):
                                           attempts=tuple(attempts), failed_points=tuple(failed_points),
                                           errors=tuple(errors), wall_s=time.monotonic() - t0)
             if not pending:
-                prog.show(done, 0, len(failed_points), retries, force=True)
+                prog.show(done, 0, 0, len(failed_points), retries, force=True)
                 prog.summary(self.last_stats, self._where(res))
 
     def close(self) -> None:

@@ -160,6 +160,7 @@ def test_gpu_rule():
 # ---- on Ray ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~8 s: a spawned 2-process pool plus two sweeps; still run in the normal suite
 def test_simulate_sweep_on_ray_equals_local_executor_and_resumes(ray_ex, cfg, tmp_path):
     with LocalExecutor(workers=2) as local:
         s_local = run_sweep(cfg, tmp_path / "local", executor=local, progress=False)
@@ -171,7 +172,7 @@ def test_simulate_sweep_on_ray_equals_local_executor_and_resumes(ray_ex, cfg, tm
     assert s_local.ran == 40 and s_local.failed == 0
     assert (s_part.ran, s_ray.already_done, s_ray.ran, s_ray.failed) == (12, 12, 28, 0)
     assert ex.last_stats.total == 7 and ex.last_stats.retries == 0
-    assert "[ray] 7/7 points done, 0 running, 0 failed" in buf.getvalue()
+    assert "[ray] 7/7 points done, 0 running, 0 queued, 0 failed, 0 retries" in buf.getvalue()
     assert "[ray] summary: 7 points on local Ray (2 CPUs, 0 GPUs): 7 done, 0 failed" in buf.getvalue()
     assert set(_raw_key_counts(tmp_path / "ray").values()) == {1}
     local_recs, ray_recs = _by_key(tmp_path / "local"), _by_key(tmp_path / "ray")
