@@ -36,7 +36,8 @@ from phasemix.theory.dynamics_models import (
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 
 __all__ = [
-    "MODELS", "Calibration", "accuracy", "calibrate", "chain_accuracy", "compare", "critical_ratio_at_tokens",
+    "DEFAULT_SPEED_EXPONENT", "MODELS", "SIZE_BAND_EXPONENT", "Calibration", "accuracy", "calibrate",
+    "chain_accuracy", "compare", "critical_ratio_at_tokens",
     "exposure_accuracy", "limit_accuracy", "predict_at_budget", "race_accuracy", "static_accuracy",
     "tokens_to_target", "tokens_to_target_numeric",
 ]
@@ -125,7 +126,10 @@ def tokens_to_target_numeric(model: str, theta, params, ratio, knowledge: Knowle
 
 def critical_ratio_at_tokens(model: str, theta, params, knowledge: KnowledgeSet, tokens, target=0.4,
                              keep_fraction=1.0, **kwargs) -> np.ndarray:
-    """Ratio r where the learned fraction after ``tokens`` tokens crosses ``target`` (NaN if not even at r = 1)."""
+    """Ratio r where the learned fraction after ``tokens`` tokens crosses ``target`` (NaN if not even at r = 1).
+
+    Bisection in r (accuracy is non-decreasing in r for every model), Eq. (119) in docs/theory.md.
+    """
     a = check_unit_interval("target", target, low_open=True)
 
     def gap(r):
@@ -147,7 +151,9 @@ def _scalar(name: str, value) -> float:
 def predict_at_budget(params, ratio, knowledge: KnowledgeSet, tokens, calibration: Calibration, *,
                       keep_fraction: float = 1.0, target: float = 0.4, law: PowerLaw | None = None,
                       bits_per_param: float | None = None) -> dict:
-    """Finite-training prediction at a token budget from a calibration (scalars in, one JSON-ready dict out).
+    """Finite-training prediction at a token budget from a calibration (Eqs. (117), (119) in docs/theory.md).
+
+    Scalars in, one JSON-ready dict out.
 
     Parameters
     ----------
@@ -249,4 +255,3 @@ def predict_at_budget(params, ratio, knowledge: KnowledgeSet, tokens, calibratio
     }
 
 
-DEFAULT_SPEED_EXPONENT = DEFAULT_SPEED_EXPONENT  # re-export: the documented one-size default
