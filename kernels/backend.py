@@ -89,9 +89,10 @@ def numba_status() -> tuple[bool, str]:
 
 def clear_caches() -> None:
     """Forget cached detection results (tests)."""
-    gpu_status.cache_clear()
-    cupy_status.cache_clear()
-    numba_status.cache_clear()
+    for fn in (gpu_status, cupy_status, numba_status):
+        clear = getattr(fn, "cache_clear", None)
+        if clear is not None:
+            clear()
 
 
 def resolve_backend(name: str = "auto") -> str:

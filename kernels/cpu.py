@@ -7,6 +7,8 @@ on the thread count or the schedule (Eq. (89)–(91) in docs/theory.md).
 
 from __future__ import annotations
 
+import contextlib
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -107,25 +109,46 @@ def _final_reduce(n, x, gclass, fbin, p_fp, subset_size, nsubsets, nfbins, inv_d
     return sub_cnt.sum(axis=0), fb_cnt.sum(axis=0), err.sum(axis=0), totals.sum(axis=0)
 
 
+#: Below this many (setting, fact) pairs a kernel runs on one thread: on a loaded machine a parallel region can wait
+#: milliseconds for a descheduled worker, far longer than the work (results never depend on the thread count).
+SERIAL_BELOW = 1 << 17
+
+
 def _nthreads() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
+
+
+@contextlib.contextmanager
+def _threads_for(work: int):
+    if work >= SERIAL_BELOW:
+        yield
+        return
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 def advance(n, x, base, pmix, gclass, subset_size, mode, tab_of, scale, nsub, tables, chunk, purpose, race, rho_half,
             qw) -> None:
     """Numba version of :func:`phasemix.kernels.reference.advance` (in place)."""
-    _advance(n, x, base, pmix, gclass, np.int64(subset_size), np.int64(mode), tab_of, scale, nsub, tables.thr,
-             tables.off, tables.lo, tables.guide, np.int64(chunk), np.int64(purpose), bool(race), rho_half, qw)
+    with _threads_for(n.size):
+        _advance(n, x, base, pmix, gclass, np.int64(subset_size), np.int64(mode), tab_of, scale, nsub, tables.thr,
+                 tables.off, tables.lo, tables.guide, np.int64(chunk), np.int64(purpose), bool(race), rho_half, qw)
 
 
 def value_hist(n, gclass, inv_d, w, btab, ctab, nref, n_min, shift, use_prefix, prefix_shift, prefix, kmin, nbins):
     """Numba version of :func:`phasemix.kernels.reference.value_hist`."""
-    return _value_hist(n, gclass, inv_d, w, btab, ctab, nref, n_min, np.int64(shift), bool(use_prefix),
-                       np.int64(prefix_shift), prefix, kmin, np.int64(nbins), _nthreads())
+    with _threads_for(n.size):
+        return _value_hist(n, gclass, inv_d, w, btab, ctab, nref, n_min, np.int64(shift), bool(use_prefix),
+                           np.int64(prefix_shift), prefix, kmin, np.int64(nbins), _nthreads())
 
 
 def final_reduce(n, x, gclass, fbin, p_fp, subset_size, nsubsets, nfbins, inv_d, w, btab, nref, n_min, lam_bits, race,
                  theta):
     """Numba version of :func:`phasemix.kernels.reference.final_reduce`."""
-    return _final_reduce(n, x, gclass, fbin, p_fp, np.int64(subset_size), np.int64(nsubsets), np.int64(nfbins), inv_d,
-                         w, btab, nref, n_min, lam_bits, bool(race), np.uint32(theta), _nthreads())
+    with _threads_for(n.size):
+        return _final_reduce(n, x, gclass, fbin, p_fp, np.int64(subset_size), np.int64(nsubsets), np.int64(nfbins),
+                             inv_d, w, btab, nref, n_min, lam_bits, bool(race), np.uint32(theta), _nthreads())

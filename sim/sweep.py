@@ -400,6 +400,7 @@ def plot_learned(cfg: SweepConfig, records: list[dict], path: str | Path) -> Pat
     bits and tokens per fact; for non-uniform populations they are a reference, not the exact boundary.
     """
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -427,9 +428,11 @@ def plot_learned(cfg: SweepConfig, records: list[dict], path: str | Path) -> Pat
                       float(cfg.setting.get("tokens_per_fact", 100.0)))
     rr = np.geomspace(max(min(rs), 1e-6), max(rs), 200) if min(rs) > 0 else np.linspace(1e-6, max(rs), 200)
     b = float(cfg.dynamics.get("b_max", 2.0))
-    ax.plot(onset_params(rr, ks, bits_per_param=b), rr, "w--", label="theory onset N_on(r)")
-    ax.plot(full_params(rr, ks, bits_per_param=b), rr, "w:", label="theory full N_full(r)")
+    what = "" if spec.kind == "uniform" else " (uniform set of equal size)"
+    ax.plot(onset_params(rr, ks, bits_per_param=b), rr, "w--", label=f"theory onset N_on(r){what}")
+    ax.plot(full_params(rr, ks, bits_per_param=b), rr, "w:", label=f"theory full N_full(r){what}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_yscale("log" if min(rs) > 0 else "linear")
     ax.set_xlim(_edges(ns)[0], _edges(ns)[-1])
     ax.set_ylim(_edges(rs)[0], _edges(rs)[-1])
