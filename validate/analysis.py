@@ -1,5 +1,6 @@
 """From run records to the numbers of the report: web-law fit, bits per parameter, predicted and measured critical
-ratios with CIs, and the mechanism checks (iso-exposure, doubling, fresh-value control, seeds, size); Eq. (133)–(139).
+ratios with CIs, and the mechanism checks (iso-exposure, doubling, fresh-value control, seeds, size); Eq. (133)–(139)
+in docs/theory.md.
 
 Groups are recognized by name: ``web_law`` (r = 0, several widths), ``reference`` (r = 1, main model),
 ``capacity`` (r = 1 where capacity binds), ``core`` (mixed ratios), ``doubling``, ``seeds``, ``control``, ``size``,
@@ -46,7 +47,8 @@ def _crossing(ratios: np.ndarray, fractions: np.ndarray, target: float) -> float
 
 def measured_critical_ratio(runs: list[dict], target: float, n_boot: int = 500, seed: int = 0) -> dict:
     """Ratio where the chance-corrected learned fraction first crosses ``target`` (log-odds interpolation, Eq. (37)
-    of the theory layer), with a percentile CI from resampling individuals jointly across runs (Eq. (134))."""
+    of the theory layer), with a percentile CI from resampling individuals jointly across runs (Eq. (134) in
+    docs/theory.md)."""
     runs = sorted(runs, key=lambda r: r["spec"]["ratio"])
     ratios = np.array([r["spec"]["ratio"] for r in runs])
     fr = np.array([r["final"]["learned_fraction"] for r in runs])
@@ -78,7 +80,7 @@ def _interp_curve(curve: list[dict], x_key: str, x: float, y_key: str = "learned
 
 def time_to_target(curve: list[dict], target: float, key: str = "tokens") -> float:
     """First ``key`` (tokens or exposures) at which the learned fraction reaches ``target`` (linear interpolation
-    between evaluations); NaN if never (Eq. (137))."""
+    between evaluations); NaN if never (Eq. (137) in docs/theory.md)."""
     prev = None
     for c in curve:
         f = c["learned_fraction"]
@@ -93,7 +95,7 @@ def time_to_target(curve: list[dict], target: float, key: str = "tokens") -> flo
 
 def fit_web_law(records: list[dict], fix_E: float | None, n_boot: int = 500) -> dict | None:
     """Web-loss law ``L(N) = E + A·(N/unit)^(−α)`` (nats/token, N = total parameters) from the r = 0 runs
-    via :func:`phasemix.theory.calibrate.fit_web_law` (E fixed with 3–4 sizes; Eq. (133))."""
+    via :func:`phasemix.theory.calibrate.fit_web_law` (E fixed with 3–4 sizes; Eq. (133) in docs/theory.md)."""
     from phasemix.theory.calibrate import fit_web_law as _fit
 
     pts = _group(records, "web_law")
@@ -106,6 +108,16 @@ def fit_web_law(records: list[dict], fix_E: float | None, n_boot: int = 500) -> 
     fit = _fit(n, y, unit=1e3, loss_units="nats", fix_E=(0.0 if fixE is None and n_sizes < 5 else fixE),
                n_boot=n_boot, seed=0)
     out = fit.to_dict()
+    order = np.argsort(n)
+    rising = [i for i in range(1, len(order)) if y[order[i]] > y[order[i - 1]]]
+    if rising and rising[0] >= 3:  # a wider model with higher loss is undertrained, not on the capacity law
+        keep = order[:rising[0]]
+        alt = _fit(n[keep], y[keep], unit=1e3, loss_units="nats", fix_E=0.0 if fixE is None else fixE,
+                   n_boot=n_boot, seed=0)
+        out["monotone_subset_fit"] = {"E": alt.E, "A": alt.A, "alpha": alt.alpha, "unit": alt.unit,
+                                      "alpha_ci": alt.alpha_ci, "excluded_params_total": n[order[rising[0]:]].tolist(),
+                                      "why": "sensitivity: drops the widths from the first one whose r = 0 loss is "
+                                             "above a narrower width's (undertrained at this token budget)"}
     out.update({"points": {"params_total": n.tolist(), "web_loss_nats": y.tolist(),
                            "d_model": [r["spec"]["d_model"] for r in pts],
                            "tokens": [r["spec"]["tokens"] for r in pts]},
@@ -114,7 +126,8 @@ def fit_web_law(records: list[dict], fix_E: float | None, n_boot: int = 500) -> 
 
 
 def bits_per_param(records: list[dict]) -> dict | None:
-    """Stored bits per fact-capable parameter at r = 1 (Eq. (135)); a lower bound when the whole set is stored."""
+    """Stored bits per fact-capable parameter at r = 1 (Eq. (135) in docs/theory.md); a lower bound when the whole
+    set is stored."""
     src = _group(records, "capacity") or _group(records, "reference")
     if not src:
         return None
@@ -134,6 +147,19 @@ def bits_per_param(records: list[dict]) -> dict | None:
             "lower_bound": bool(f["learned_fraction"] > 0.95), "exposures": rec["exposures"]["mean"]}
 
 
+def _calibration_from(path: str) -> tuple[dict | None, dict | None]:
+    """Web law and bits per parameter from an earlier report.json (the mitigation config uses the default's)."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"analysis.calibration_from must name an existing report.json, got {path!r}")
+    rep = json.loads(p.read_text(encoding="utf-8"))
+    an = rep.get("analysis", {})
+    return an.get("web_law"), an.get("bits_per_param")
+
+
 def _knowledge(rec: dict):
     from phasemix.theory.capacity import KnowledgeSet
 
@@ -145,7 +171,8 @@ def _knowledge(rec: dict):
 
 def predict(rec: dict, law_fit: dict, b_fc: float, target: float, ratios=None,
             alpha_ci=None, b_ci=None) -> dict:
-    """Theory for the model of ``rec``: r_on, r_a, predicted learned fraction/accuracy at ``ratios`` (Eq. (138)).
+    """Theory for the model of ``rec``: r_on, r_a, predicted learned fraction/accuracy at ``ratios`` (Eq. (138) in
+    docs/theory.md).
 
     ``b`` is rescaled to the law's count: ``b_law = b_fc·N_fc/N_total`` (§0.2). The sensitivity range varies α over
     its CI with the fitted loss at this size held fixed, and b over its CI.
@@ -202,8 +229,11 @@ def analyze(records: list[dict], analysis_cfg: dict | None = None) -> dict:
     main = [r for r in records if r["spec"]["d_model"] == d_main]
     out: dict = {"target": a, "null_level": null, "runs": len(records)}
     law = fit_web_law(records, acfg.get("web_law_E", 0.0), int(acfg.get("n_boot", 300)))
-    out["web_law"] = law
     bpp = bits_per_param(records)
+    if law is None and acfg.get("calibration_from"):
+        law, bpp = _calibration_from(acfg["calibration_from"])
+        out["calibration_from"] = acfg["calibration_from"]
+    out["web_law"] = law
     out["bits_per_param"] = bpp
     core = [r for r in _group(main, "core")]
     seeds0 = min((r["spec"]["seed"] for r in core), default=0)
@@ -233,6 +263,11 @@ def analyze(records: list[dict], analysis_cfg: dict | None = None) -> dict:
                     sizes[d] = {"params_total": p["params_total"], "onset_ratio": p["onset_ratio"],
                                 "target_ratio": p["target_ratio"]}
         out["predicted_by_size"] = sizes
+        if law.get("monotone_subset_fit"):
+            alt = dict(law, **law["monotone_subset_fit"])
+            p_alt = predict(rec0, alt, bpp["bits_per_fact_capable_param"], a)
+            out["predicted_monotone_subset"] = {"onset_ratio": p_alt["onset_ratio"],
+                                                "target_ratio": p_alt["target_ratio"]}
     if pred is not None and crit:
         t = max(crit)
         m = crit[t]["ratio"]
@@ -258,7 +293,7 @@ def _fr(r: dict) -> float:
 
 
 def mechanism_checks(records, main, ref, a, null, law, bpp) -> dict:
-    """Iso-exposure reference, doubling, fresh-value control, seeds and size (Eq. (136)–(139))."""
+    """Iso-exposure reference, doubling, fresh-value control, seeds and size (Eq. (136)–(139) in docs/theory.md)."""
     checks: dict = {}
     core = _group(main, "core")
     if ref:
@@ -329,7 +364,8 @@ def mechanism_checks(records, main, ref, a, null, law, bpp) -> dict:
 
 
 def mechanism_statement(out: dict) -> str:
-    """A plain statement of which mechanism the measurements support, with the numbers (Eq. (139) criteria)."""
+    """A plain statement of which mechanism the measurements support, with the numbers (Eq. (139) in docs/theory.md
+    criteria)."""
     ch, null = out["checks"], out["null_level"]
     parts = []
     survive = None

@@ -14,7 +14,8 @@ LN2 = math.log(2.0)
 
 
 def stored_bits(slot_accuracy, slot_cardinalities, individuals: int) -> float:
-    """Chance-corrected stored bits ``Σ_j max(0, (acc_j − 1/c_j)/(1 − 1/c_j))·K·log2 c_j`` (Eq. (128)).
+    """Chance-corrected stored bits ``Σ_j max(0, (acc_j − 1/c_j)/(1 − 1/c_j))·K·log2 c_j`` (Eq. (128) in
+    docs/theory.md).
 
     >>> stored_bits([1.0, 0.5], [2, 4], 10)
     16.666666666666664
@@ -34,7 +35,8 @@ def slot_correct(model, bio: SynBio, vocab: BioVocab, device: str = "cpu", batch
     """Teacher-forced argmax correctness (K, 7) per value token and value-token cross-entropy (K, 7) in nats.
 
     The prompt for attribute a is ``<bos> FIRST LAST key_a``; greedy decoding of the value is exact iff every
-    teacher-forced argmax of its tokens is right, so exact match = all slots of the attribute correct (Eq. (127)).
+    teacher-forced argmax of its tokens is right, so exact match = all slots of the attribute correct (Eq. (127) in
+    docs/theory.md).
     """
     import torch
     from torch.nn import functional as F
@@ -69,7 +71,8 @@ def summarize(correct: np.ndarray, nll: np.ndarray, bio: SynBio) -> dict:
     att_acc = exact.mean(axis=0)
     chance = [1.0 / c for c in cfg.cardinalities]
     bits = stored_bits(slot_acc, cfg.slot_cardinalities, bio.size)
-    # Best accuracy of any name-blind predictor (predict each attribute's most frequent value): Eq. (130).
+    # Best accuracy of any name-blind predictor (predict each attribute's most frequent value): Eq. (130) in
+    # docs/theory.md.
     floor = []
     for s in ATTRIBUTE_SLOTS:
         _, counts = np.unique(bio.values[:, list(s)], axis=0, return_counts=True)
@@ -109,7 +112,7 @@ def web_windows(tokens: np.ndarray, context: int, windows: int) -> np.ndarray:
 
 
 def web_loss(model, windows: np.ndarray, device: str = "cpu", batch: int = 256) -> float:
-    """Mean next-token cross-entropy on the web validation windows, nats per token (Eq. (131))."""
+    """Mean next-token cross-entropy on the web validation windows, nats per token (Eq. (131) in docs/theory.md)."""
     import torch
     from torch.nn import functional as F
 

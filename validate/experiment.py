@@ -99,7 +99,7 @@ class Workspace:
 
 
 def _resolve_auto(sweep: dict, cfg: ExperimentConfig, done: list[dict]) -> tuple[list[float], float | None, dict]:
-    """Pick the doubling/seed ratios from the finished runs of ``sweep['source']`` (Eq. (136))."""
+    """Pick the doubling/seed ratios from the finished runs of ``sweep['source']`` (Eq. (136) in docs/theory.md)."""
     null_level = float(cfg.analysis.get("null_level", 0.05))
     src = [r for r in done if r["spec"]["group"] == sweep["source"] and r["spec"]["control"] == "none"
            and r["spec"]["ratio"] < 1.0]

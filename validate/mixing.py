@@ -1,5 +1,6 @@
 """The training stream: an exact token share r of compact bios mixed with web windows, a pure function of
-(seed, step) so a resumed run sees the same batches, with exposures counted, not estimated (Eq. (125)–(126))."""
+(seed, step) so a resumed run sees the same batches, with exposures counted, not estimated (Eq. (125)–(126) in
+docs/theory.md)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class MixedStream:
         return self.bios_per_row * self.vocab.tokens_per_bio
 
     def realized_ratio(self, steps: int | None = None) -> float:
-        """Exact bio token share over the first ``steps`` steps (Eq. (125))."""
+        """Exact bio token share over the first ``steps`` steps (Eq. (125) in docs/theory.md)."""
         s = self.mix.steps if steps is None else steps
         bio_tok = int(self.rows_before[s]) * self.bio_tokens_per_row
         web_tok = (s * self.mix.batch - int(self.rows_before[s])) * self.mix.context

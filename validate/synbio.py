@@ -85,12 +85,13 @@ class SynBioConfig:
 
     @property
     def bits_per_individual(self) -> float:
-        """Exact entropy ``h = Σ_a log2 |V_a|`` of one individual's attributes (Eq. (120))."""
+        """Exact entropy ``h = Σ_a log2 |V_a|`` of one individual's attributes (Eq. (120) in docs/theory.md)."""
         return float(sum(math.log2(c) for c in self.cardinalities))
 
     @property
     def total_bits(self) -> float:
-        """Exact entropy of the attribute table, ``K·h`` bits (Eq. (121)); names are given, not stored."""
+        """Exact entropy of the attribute table, ``K·h`` bits (Eq. (121) in docs/theory.md); names are given, not
+        stored."""
         return self.individuals * self.bits_per_individual
 
 
@@ -140,7 +141,8 @@ def generate(config: SynBioConfig, seed: int) -> SynBio:
 
 
 def fresh_values(bio: SynBio, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Fresh-value control: slot values of ``count`` individuals drawn uniformly from all K (Eq. (123)).
+    """Fresh-value control: slot values of ``count`` individuals drawn uniformly from all K (Eq. (123) in
+    docs/theory.md).
 
     The draw does not look at the name it will be shown with, so the shown values are independent of the name
     (their law is the population's empirical law for every name); nothing about a name can be memorized.
@@ -149,7 +151,8 @@ def fresh_values(bio: SynBio, count: int, rng: np.random.Generator) -> np.ndarra
 
 
 def power_law_weights(individuals: int, subsets: int = 100, exponent: float = 1.5) -> np.ndarray:
-    """Per-individual sampling probabilities: subset i (1-based) weighs ∝ i^(−exponent), split evenly (Eq. (122))."""
+    """Per-individual sampling probabilities: subset i (1-based) weighs ∝ i^(−exponent), split evenly (Eq. (122) in
+    docs/theory.md)."""
     k = check_int("individuals", individuals, minimum=1)
     s = check_int("subsets", subsets, minimum=1)
     check_positive("exponent", exponent)

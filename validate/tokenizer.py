@@ -114,7 +114,8 @@ class BioVocab:
 
     def compact(self, first: np.ndarray, last: np.ndarray, values: np.ndarray, rng: np.random.Generator
                 ) -> np.ndarray:
-        """(n, 15) compact bios ``<bos> FIRST LAST key value ...``, attribute order redrawn per bio (Eq. (122))."""
+        """(n, 15) compact bios ``<bos> FIRST LAST key value ...``, attribute order redrawn per bio (Eq. (122) in
+        docs/theory.md)."""
         n = len(first)
         seg = self.segment_table(values)
         order = np.argsort(rng.random((n, len(ATTRIBUTES))), axis=1)

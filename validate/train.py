@@ -57,7 +57,8 @@ class TrainConfig:
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate at ``step`` (Eq. (132)): linear warmup, then cosine to ``min_lr_fraction``·lr, or WSD
+    """Learning rate at ``step`` (Eq. (132) in docs/theory.md): linear warmup, then cosine to ``min_lr_fraction``·lr,
+    or WSD
     (constant, then linear decay over the last ``decay_fraction`` of steps), or constant."""
     w, n, lo = cfg.warmup_steps, cfg.steps, cfg.min_lr_fraction
     if step < w:
