@@ -140,7 +140,8 @@ def time_to_target(records, summary, path: Path) -> None:
         ax.axvline(1 / t["ratio"], color="grey", lw=0.6, ls=":")
     ax.set(xlabel="1/r", ylabel=f"tokens to learned fraction {summary['target']}", yscale="log",
            title="time to target (dotted: never reached)")
-    ax.legend(fontsize=8)
+    if rows:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

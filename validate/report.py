@@ -63,13 +63,54 @@ def write_report(results: str | Path, out_dir: str | Path, analysis_cfg: dict | 
         rep["figures"] = draw_all(records, summary, out)
         tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False))
         tmp.replace(path)
+    (out / "README.md").write_text(readme(_clean(rep)), encoding="utf-8")
     return path
 
 
+def _f(x, fmt=".3f") -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def readme(rep: dict) -> str:
+    """A short Markdown summary of a report: the command, the runs table and the headline numbers."""
+    an = rep["analysis"]
+    lines = [f"# validate report ({len(rep['runs'])} runs)", "", "Reproduce with:", "", "```bash",
+             rep.get("command") or "phasemix validate", "```", "",
+             "Numbers: `report.json` (`analysis` holds every derived number). Figures: "
+             + ", ".join(f"`{f}`" for f in rep.get("figures", [])) + ".", "", "## Mechanism statement", "",
+             an.get("statement", ""), "", "## Headline numbers", ""]
+    law = an.get("web_law")
+    if law:
+        lines.append(f"- web law (r = 0, {law['n_sizes']} widths, E fixed = {law['E']}): A = {law['A']:.3f}, "
+                     f"alpha = {law['alpha']:.3f} (95% CI {_f(law['alpha_ci'][0])}-{_f(law['alpha_ci'][1])}), "
+                     f"N in units of {law['unit']:g} total parameters")
+    b = an.get("bits_per_param")
+    if b:
+        lines.append(f"- bits per fact-capable parameter at r = 1 ({b['group']} run, K·h stored "
+                     f"{b['learned_fraction']:.2f}): {b['bits_per_fact_capable_param']:.3f}"
+                     + (" (lower bound)" if b["lower_bound"] else ""))
+    cmp_ = an.get("comparison")
+    if cmp_:
+        lines.append(f"- critical ratio at learned fraction {an['target']} ({cmp_['budget_tokens'] / 1e6:g}M tokens): "
+                     f"measured {_f(cmp_['measured'])} (95% CI {_f(cmp_['measured_ci95'][0])}-"
+                     f"{_f(cmp_['measured_ci95'][1])}), predicted {_f(cmp_['predicted'])} (sensitivity "
+                     f"{_f(cmp_['predicted_range'][0])}-{_f(cmp_['predicted_range'][1])}), measured/predicted "
+                     f"{_f(cmp_['ratio_measured_over_predicted'], '.2f')}")
+    lines.append(f"- simulation: {rep.get('simulation')}")
+    lines += ["", "## Runs", "", "| group | r | tokens | d | seed | control | exposures | learned fraction | "
+              "accuracy | web loss (nats) | web passes |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rep["runs"]:
+        lines.append(f"| {r['group']} | {r['ratio']:g} | {r['tokens'] / 1e6:g}M | {r['d_model']} | {r['seed']} | "
+                     f"{r['control']} | {r['exposures_mean']:.0f} | {r['learned_fraction']:.3f} | "
+                     f"{r['accuracy']:.3f} | {r['web_loss_nats']:.3f} | {r['web_passes']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def simulation_note() -> str:
-    """Whether the simulation layer was run on the same settings (it is not wired here yet)."""
-    return ("not done: phasemix.sim was not run on these settings by this report; the theory predictions use the "
-            "closed forms of phasemix.theory.allocation")
+    """Whether the simulation layer was run on the same settings."""
+    return ("not done: phasemix.sim's M1/M2 water-filling uses the default Pythia web law (DEFAULT_WEB_LAW) and "
+            "accepts another law only as a fixed water level, so it cannot yet be run with this report's fitted web "
+            "law; the theory side uses the closed forms of phasemix.theory.allocation with the fitted law")
 
 
 def subsampling_summary(records: list[dict], summary: dict) -> dict | None:

@@ -45,8 +45,8 @@ def run(args) -> int:
     from phasemix.validate.report import write_report
 
     out = Path(args.out)
-    command = "phasemix validate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else \
-        "phasemix validate"
+    argv = [a for a in sys.argv[2:] if a != "--report-only"] if sys.argv[1:2] == ["validate"] else []
+    command = " ".join(["phasemix validate", *(shlex.quote(a) for a in argv)])
     results = out / RESULTS if args.report_only else run_experiment(cfg, out, device=args.device)
     report = write_report(results, out, cfg.analysis, command=command)
     print(f"report: {report}")
