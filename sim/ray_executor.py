@@ -189,16 +189,19 @@ class RayExecutor(Executor):
             kwargs = {"include_dashboard": False, "log_to_driver": True, **(init_kwargs or {})}
             if runtime_env is not None:
                 kwargs["runtime_env"] = runtime_env
-            if self.address is None:
+            if self.address is None:  # "local": a new instance even if `ray start` ran on this machine
                 kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
-                ray.init(**kwargs)
+                ray.init(address="local", **kwargs)
             else:
                 kwargs.pop("include_dashboard", None)  # a cluster's dashboard is configured by `ray start`
                 try:
                     ray.init(address=self.address, **kwargs)
                 except (ConnectionError, TimeoutError, RuntimeError) as exc:
-                    raise ConnectionError(f"cannot connect to the Ray cluster at address {self.address!r} "
-                                          f"(is `ray start --head` running there?): {exc}") from exc
+                    raise ConnectionError(
+                        f"cannot connect to the Ray cluster at address {self.address!r}: {exc}. Is `ray start --head` "
+                        "running there, with the same Ray version? If the cluster uses token authentication (the "
+                        "default for `ray start` since Ray 2.59), set RAY_AUTH_MODE=token and the cluster's token "
+                        "(RAY_AUTH_TOKEN or ~/.ray/auth_token) here too") from exc
             self._owns = True
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_run_point)
 
