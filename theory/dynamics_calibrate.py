@@ -129,13 +129,11 @@ class Calibration:
             for key in ("objective", "aic", "loo_rmse_accuracy", "loo_rmse_log_tokens", "loo_objective",
                         "reference_params", "params_min", "params_max", "speed_exponent", "bits_per_param"):
                 fields[key] = _nan(fields[key])
-            law = PowerLaw(**fields["law"])
+            PowerLaw(**fields["law"])  # validates the stored law
             MODELS[name].check_parameters(fields["parameters"])
         except (TypeError, ValueError) as exc:
             raise ResultsFileError(f"{source}: malformed calibration ({exc})") from exc
-        cal = cls(**fields)
-        del law
-        return cal
+        return cls(**fields)
 
     @classmethod
     def from_json(cls, path: str | Path, *, model: str | None = None) -> Calibration:
