@@ -110,6 +110,15 @@ def run(args) -> int:
     if len(cals) > 1:
         print(f"winner: {best.model} (lowest AIC); AIC lower by {report['delta_aic_to_runner_up']:.2f} than "
               f"{runner.model}, objective {report['objective_ratio_runner_up']:.2f}x smaller")
+    print(f"{best.model} at the data points (accuracy in %, tokens in B; relation = | < | >):")
+    for pt in best.points:
+        if pt["kind"] == "accuracy":
+            print(f"  N={pt['params']:.3g} r={pt['ratio']:<5g} D={pt['tokens'] / 1e9:<7.4g} accuracy "
+                  f"{pt['relation']} {100 * pt['observed']:6.2f}   predicted {100 * pt['predicted']:6.2f}")
+        else:
+            pred = pt["predicted"] / 1e9 if math.isfinite(pt["predicted"]) else math.inf
+            print(f"  N={pt['params']:.3g} r={pt['ratio']:<5g} tokens to {100 * pt['target']:g}% "
+                  f"{pt['relation']} {pt['observed'] / 1e9:8.4g}   predicted {pred:8.4g}")
     if best.speed_exponent_assumed:
         print(f"note: one calibration size; the size exponent of the learning clock is the default "
               f"{best.speed_exponent:g} (assumed, flagged in predictions off this size)")
