@@ -250,7 +250,8 @@ class RayExecutor(Executor):
                     pending[ref] = i
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.progress_every_s or None)
                 if ready and len(pending) > 1:  # collect whatever else has finished too
-                    rest = [r for r in pending if r not in ready]
+                    first = set(ready)
+                    rest = [r for r in pending if r not in first]
                     more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
                     ready = list(ready) + list(more)
                 for ref in ready:
