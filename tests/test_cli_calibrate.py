@@ -29,9 +29,9 @@ def test_calibrate_all_names_winner_and_margin(tmp_path, capsys):
     code = main(["calibrate", "--data", "gu2025-70m", "--model", "all", "--out", str(out), "--bootstrap", "2"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "winner: race (lowest AIC); AIC lower by 3.39 than chain" in text
+    assert "winner: chain-attr (lowest AIC); AIC lower by 2.03 than race" in text
     assert "one calibration size" in text
-    assert Calibration.from_json(out).model == "race"
+    assert Calibration.from_json(out).model == "chain-attr"
 
 
 def test_calibrate_csv_path_and_errors(tmp_path, capsys):

@@ -176,7 +176,7 @@ class _Problem:
         self.acc_rows = np.flatnonzero(acc)
         self.tt_rows = np.flatnonzero(~acc)
         kw = {"law": law, "bits_per_param": bits_per_param, "reference_params": reference_params,
-              "speed_exponent": speed_exponent}
+              "speed_exponent": speed_exponent, "cardinalities": table.shared_cardinalities}
 
         def ctx(rows, tokens):
             t = table
@@ -289,7 +289,7 @@ def calibrate(table: CalibrationTable, model: str = "exposure", *, bootstrap: in
     Parameters
     ----------
     table : observations (see :mod:`phasemix.theory.datasets` for the CSV schema).
-    model : ``exposure``, ``race``, ``chain`` or ``static``.
+    model : ``exposure``, ``race``, ``chain``, ``chain-attr`` (needs the attributes' cardinalities) or ``static``.
     bootstrap : residual-bootstrap replicates (0 = no CIs); residuals are resampled within accuracy and ln T rows.
     seed : seed of the multi-start points, the candidate clouds and the bootstrap.
     speed_exponent : size exponent β of the learning clock; None = DEFAULT_SPEED_EXPONENT with one size (flagged

@@ -52,6 +52,7 @@ class Context:
     unit: float
     b_max: float
     reference_params: float
+    attribute_scale: tuple[float, ...] | None = None  # h_a/mean(h) of the facts' attributes, when known
 
     @property
     def exposures(self) -> np.ndarray:
@@ -79,8 +80,12 @@ def _check_tokens(tokens) -> np.ndarray:
 
 def make_context(params, ratio, facts, bits_per_fact, tokens_per_fact, tokens, keep_fraction=1.0, occurrences=1.0,
                  *, law: PowerLaw = DEFAULT_WEB_LAW, bits_per_param: float = DEFAULT_BITS_PER_PARAM,
-                 reference_params: float = DEFAULT_REFERENCE_PARAMS, speed_exponent: float = 0.0) -> Context:
-    """Validate and broadcast the inputs (each argument named in its error message)."""
+                 reference_params: float = DEFAULT_REFERENCE_PARAMS, speed_exponent: float = 0.0,
+                 cardinalities=None) -> Context:
+    """Validate and broadcast the inputs (each argument named in its error message).
+
+    ``cardinalities`` (the attributes' value counts, shared by every row) enable per-attribute difficulty.
+    """
     n = check_positive("params", params)
     r = check_unit_interval("ratio", ratio)
     k = check_positive("facts", facts)
@@ -99,8 +104,21 @@ def make_context(params, ratio, facts, bits_per_fact, tokens_per_fact, tokens, k
     return Context(
         params=n, ratio=r, p=occ / (rho * k * tf), bits=rho * k * h, keep=rho, tokens=d,
         clock=(n / ref) ** beta, log_c0=math.log(law_b.alpha * law_b.A / law_b.unit), a1=law_b.alpha + 1.0,
-        unit=law_b.unit, b_max=b, reference_params=ref,
+        unit=law_b.unit, b_max=b, reference_params=ref, attribute_scale=_attribute_scale(cardinalities),
     )
+
+
+def _attribute_scale(cardinalities) -> tuple[float, ...] | None:
+    """``h_a / mean(h)`` with ``h_a = log2 |V_a|`` (attributes with one value carry no bits and are dropped)."""
+    if cardinalities is None:
+        return None
+    cards = check_positive("cardinalities", list(cardinalities))
+    if cards.ndim != 1 or cards.size == 0 or (cards < 1).any():
+        raise ValueError(f"cardinalities must be a non-empty list of counts >= 1, got {cardinalities!r}")
+    h = np.log2(cards[cards > 1])
+    if h.size == 0:
+        raise ValueError(f"cardinalities must include an attribute with more than one value, got {cardinalities!r}")
+    return tuple(float(x) for x in h / h.mean())
 
 
 def context_for(params, ratio, knowledge: KnowledgeSet, tokens, keep_fraction=1.0, **kwargs) -> Context:
@@ -108,7 +126,7 @@ def context_for(params, ratio, knowledge: KnowledgeSet, tokens, keep_fraction=1.
     if not isinstance(knowledge, KnowledgeSet):
         raise TypeError(f"knowledge must be a KnowledgeSet, got {type(knowledge).__name__}")
     return make_context(params, ratio, knowledge.facts, knowledge.bits_per_fact, knowledge.tokens_per_fact, tokens,
-                        keep_fraction, knowledge.occurrences, **kwargs)
+                        keep_fraction, knowledge.occurrences, cardinalities=knowledge.cardinalities, **kwargs)
 
 
 def bisect_increasing(fun: Callable[[np.ndarray], np.ndarray], lo, hi, iterations: int = 56) -> np.ndarray:
@@ -369,6 +387,49 @@ def chain_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Model 3b: consolidation chain with per-attribute difficulty (τ0, k, s; k_a = k·h_a/mean(h))
+# ----------------------------------------------------------------------------------------------------------------
+
+def _scales(ctx: Context) -> tuple[float, ...]:
+    if ctx.attribute_scale is None:
+        raise ValueError("model 'chain-attr' needs the attributes' cardinalities (KnowledgeSet.cardinalities, or "
+                         "the CSV column 'cardinalities')")
+    return ctx.attribute_scale
+
+
+def chain_attr_core(ctx: Context, tau0, k, s) -> np.ndarray:
+    """Chain accuracy averaged over attributes, attribute a needing ``k_a = k·h_a/mean(h)`` survivals (Eq. (111))."""
+    scales = _scales(ctx)
+    return sum(chain_core(ctx, tau0, np.asarray(k, float) * d, s) for d in scales) / len(scales)
+
+
+def chain_attr_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
+    """Tokens to target of the attribute mixture: safeguarded Newton in n between the attributes' own roots."""
+    scales = _scales(ctx)
+    k = np.asarray(k, float)
+    f = np.asarray(target_kept, float)
+    ceiling = allocated_fraction(ctx, ctx.b_max, 0.0, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y = np.minimum(f / ceiling, 1.0)
+        ks = [k * d for d in scales]
+        dens = [np.exp(_chain_log_mean(ctx, tau0, ka, s)) - ka + 1.0 for ka in ks]
+        roots = [ka + den * -np.log1p(-y) for ka, den in zip(ks, dens)]
+        lo = np.minimum.reduce(roots)
+        hi = np.maximum.reduce(roots)
+        ok = (y < 1) & (ctx.ratio > 0) & np.isfinite(hi)
+
+        def gap(n):
+            vals = [(-np.expm1(-np.maximum(n - ka, 0.0) / den), np.where(n > ka, np.exp(-(n - ka) / den) / den, 0.0))
+                    for ka, den in zip(ks, dens)]
+            return (sum(v for v, _ in vals) / len(vals) - y, sum(g for _, g in vals) / len(vals))
+
+        safe_lo, safe_hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
+        n = newton_increasing(gap, safe_lo, np.maximum(safe_hi, safe_lo))
+        d = n / (ctx.ratio * ctx.p * ctx.clock)
+    return np.where(f <= 0, 0.0, np.where(ok, d, np.inf))
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Model 4: static allocator with a ramp (c, σ, n_r)
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -400,7 +461,7 @@ def static_tokens(ctx: Context, target_kept, c, sigma, n_r) -> np.ndarray:
 def _replace_tokens(ctx: Context, tokens) -> Context:
     d = np.broadcast_to(np.asarray(tokens, float), ctx.params.shape)
     return Context(ctx.params, ctx.ratio, ctx.p, ctx.bits, ctx.keep, d, ctx.clock, ctx.log_c0, ctx.a1, ctx.unit,
-                   ctx.b_max, ctx.reference_params)
+                   ctx.b_max, ctx.reference_params, ctx.attribute_scale)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -464,6 +525,10 @@ MODELS: dict[str, DynamicsModel] = {
         "chain", "forgetting race, consolidation chain", ("tau0", "k", "s"),
         (1e5, 1.0, 0.2), (1e15, 1e5, 5.0), (True, True, False), (1.1e9, 147.0, 1.30),
         chain_core, chain_limit, chain_tokens),
+    "chain-attr": DynamicsModel(
+        "chain-attr", "consolidation chain, per-attribute difficulty from cardinalities", ("tau0", "k", "s"),
+        (1e5, 1.0, 0.2), (1e15, 1e5, 5.0), (True, True, False), (1.0e9, 170.0, 1.37),
+        chain_attr_core, chain_limit, chain_attr_tokens),
     "static": DynamicsModel(
         "static", "static allocator with value multiplier and exposure ramp", ("c", "sigma", "n_r"),
         (0.05, 1e-3, 1.0), (200.0, 3.0, 1e6), (True, False, True), (3.04, 0.25, 614.0),

@@ -1,9 +1,10 @@
 """``phasemix calibrate --data CSV_OR_NAME --model M --out CAL.json``: fit a finite-training model.
 
 Models: ``exposure`` (exposure-dependent capacity), ``race`` (forgetting race, mean field), ``chain`` (consolidation
-chain), ``static`` (static allocator with a ramp: the baseline), or ``all`` (fit every model, compare them by AIC
-and leave-one-out error, write the winner to ``--out``). ``--data`` is a shipped dataset name (``gu2025-70m``) or a
-CSV file (schema: ``phasemix.theory.datasets``; docs/parts/dynamics.md). The file written is read by
+chain), ``chain-attr`` (the chain with per-attribute difficulty from the CSV's ``cardinalities``), ``static``
+(static allocator with a ramp: the baseline), or ``all`` (fit every model, compare them by AIC and leave-one-out
+error, write the winner to ``--out``). ``--data`` is a shipped dataset name (``gu2025-70m``) or a CSV file (schema:
+``phasemix.theory.datasets``; docs/parts/dynamics.md). The file written is read by
 ``phasemix predict --tokens D --calibration CAL.json``.
 """
 
@@ -14,7 +15,7 @@ import json
 import math
 import sys
 
-MODEL_CHOICES = ("exposure", "race", "chain", "static", "all")
+MODEL_CHOICES = ("exposure", "race", "chain", "chain-attr", "static", "all")
 
 
 def register(subparsers) -> None:
@@ -70,6 +71,8 @@ def run(args) -> int:
     check_int("--seed", args.seed, minimum=0)
     table = load(args.data)
     names = tuple(MODELS) if args.model == "all" else (args.model,)
+    if args.model == "all" and table.shared_cardinalities is None:
+        names = tuple(n for n in names if n != "chain-attr")  # needs the attributes' cardinalities
     cals = []
     for name in names:
         if not args.json:

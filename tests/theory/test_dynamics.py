@@ -22,6 +22,7 @@ FITS = {  # the spec's reference fits on gu2025-70m (finite-training.md)
     "race": (0.30, 8.2e-3, 0.30),
     "chain": (1.1e9, 147.0, 1.30),
     "static": (3.04, 0.25, 614.0),
+    "chain-attr": (1.03e9, 170.0, 1.37),  # our fit (per-attribute difficulty is not in the spec's table)
 }
 
 
@@ -223,3 +224,25 @@ def test_bad_model_and_parameters():
         dy.accuracy("race", FITS["race"], 70e6, 0.3, {"facts": 1}, 1e9)
     with pytest.raises(ValueError, match=r"target must lie in \(0, 1\]"):
         dy.tokens_to_target("race", FITS["race"], 70e6, 0.3, SYNBIO, 0.0)
+
+
+# ------------------------------------------------------------------ per-attribute difficulty
+def test_chain_attr_equals_chain_when_attributes_are_equally_hard():
+    equal = KnowledgeSet.from_cardinalities(320_000, (300, 300, 300), 100.0)
+    plain = KnowledgeSet(equal.facts, equal.bits_per_fact, equal.tokens_per_fact)
+    th = FITS["chain-attr"]
+    np.testing.assert_allclose(dy.accuracy("chain-attr", th, 70e6, RATIOS, equal, 32e9),
+                               dy.accuracy("chain", th, 70e6, RATIOS, plain, 32e9), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(dy.tokens_to_target("chain-attr", th, 70e6, RATIOS, equal, 0.4),
+                               dy.tokens_to_target("chain", th, 70e6, RATIOS, plain, 0.4), rtol=1e-9)
+
+
+def test_chain_attr_is_the_mean_over_attributes_and_needs_cardinalities():
+    th = FITS["chain-attr"]
+    h = np.log2(SYNBIO.cardinalities)
+    plain = KnowledgeSet(SYNBIO.facts, SYNBIO.bits_per_fact, SYNBIO.tokens_per_fact)
+    per_attr = [dy.accuracy("chain", (th[0], th[1] * ha / h.mean(), th[2]), 70e6, RATIOS, plain, 32e9) for ha in h]
+    np.testing.assert_allclose(dy.accuracy("chain-attr", th, 70e6, RATIOS, SYNBIO, 32e9), np.mean(per_attr, axis=0),
+                               rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="needs the attributes' cardinalities"):
+        dy.accuracy("chain-attr", th, 70e6, 0.3, plain, 32e9)

@@ -20,6 +20,8 @@ seeds              no        number of seeds (>= 1; reported)
 target             row*      accuracy level of a tokens-to-target row, in (0, 1) (same units as ``accuracy``)
 tokens_to_target   row*      tokens until accuracy reaches ``target`` (> 0)
 relation           no        ``=`` (default), ``<`` (observed value is an upper bound), ``>`` (a lower bound)
+cardinalities      no        attribute value counts separated by ``;`` (e.g. ``33600;200;300;100;263``), integers
+                             >= 1; enables per-attribute difficulty (model ``chain-attr``)
 note               no        free text
 =================  ========  ====================================================================================
 
@@ -41,7 +43,7 @@ import numpy as np
 
 REQUIRED = ("params", "ratio", "facts", "tokens_per_fact", "bits_per_fact", "tokens", "accuracy")
 OPTIONAL = ("keep_fraction", "occurrences", "chance", "accuracy_std", "seeds", "target", "tokens_to_target",
-            "relation", "note")
+            "relation", "cardinalities", "note")
 RELATIONS = ("=", "<", ">")
 
 
@@ -86,6 +88,7 @@ class CalibrationTable:
     tokens_to_target: np.ndarray
     relation: tuple[str, ...]
     citation: str = ""
+    cardinalities: tuple[tuple[int, ...] | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.params)
@@ -94,6 +97,12 @@ class CalibrationTable:
     def is_accuracy(self) -> np.ndarray:
         """Boolean mask of accuracy rows (the others are tokens-to-target rows)."""
         return ~np.isnan(self.accuracy)
+
+    @property
+    def shared_cardinalities(self) -> tuple[int, ...] | None:
+        """The attributes' cardinalities if every row gives the same ones, else None."""
+        cards = set(self.cardinalities) if self.cardinalities else {None}
+        return cards.pop() if len(cards) == 1 else None
 
     @property
     def sizes(self) -> np.ndarray:
@@ -105,7 +114,9 @@ class CalibrationTable:
         mask = np.asarray(mask)
         arrays = {f: getattr(self, f)[mask] for f in _ARRAY_FIELDS}
         rel = tuple(np.asarray(self.relation, dtype=object)[mask])
-        return CalibrationTable(self.name, relation=rel, citation=self.citation, **arrays)
+        idx = np.flatnonzero(mask) if mask.dtype == bool else mask
+        cards = tuple(self.cardinalities[i] for i in idx) if self.cardinalities else ()
+        return CalibrationTable(self.name, relation=rel, citation=self.citation, cardinalities=cards, **arrays)
 
 
 _ARRAY_FIELDS = ("params", "ratio", "facts", "tokens_per_fact", "bits_per_fact", "tokens", "accuracy",
@@ -152,6 +163,7 @@ def parse_calibration_csv(text: str, name: str = "<csv>", citation: str = "") ->
         raise ValueError(f"{name}: calibration CSV has a header but no data rows")
     cols: dict[str, list[float]] = {f: [] for f in _ARRAY_FIELDS}
     relations: list[str] = []
+    card_rows: list[tuple[int, ...] | None] = []
     for k, (row, (line_no, _)) in enumerate(zip(rows[1:], data_lines[1:]), start=1):
         where = f"{name}: row {k} (line {line_no})"
         if len(row) != len(header):
@@ -190,10 +202,31 @@ def parse_calibration_csv(text: str, name: str = "<csv>", citation: str = "") ->
         if rel not in RELATIONS:
             raise ValueError(f"{where}: column 'relation' must be one of {RELATIONS}, got {rel!r}")
         relations.append(rel)
+        cards = _parse_cardinalities(cells.get("cardinalities", ""), where)
+        if cards is not None:
+            h = sum(math.log2(c) for c in cards)
+            if not math.isclose(h, values["bits_per_fact"], rel_tol=1e-4):
+                raise ValueError(f"{where}: column 'bits_per_fact' = {values['bits_per_fact']!r} is inconsistent "
+                                 f"with column 'cardinalities' (their entropy is {h:.6g} bits)")
+        card_rows.append(cards)
         for f in _ARRAY_FIELDS:
             cols[f].append(values[f])
     arrays = {f: np.asarray(v, dtype=float) for f, v in cols.items()}
-    return CalibrationTable(name, relation=tuple(relations), citation=citation, **arrays)
+    return CalibrationTable(name, relation=tuple(relations), citation=citation, cardinalities=tuple(card_rows),
+                            **arrays)
+
+
+def _parse_cardinalities(cell: str, where: str) -> tuple[int, ...] | None:
+    if cell == "":
+        return None
+    parts = [c.strip() for c in cell.split(";")]
+    try:
+        values = [float(c) for c in parts]
+    except ValueError:
+        raise ValueError(f"{where}: column 'cardinalities' must be integers separated by ';', got {cell!r}") from None
+    if any(not math.isfinite(v) or v < 1 or v != int(v) for v in values):
+        raise ValueError(f"{where}: column 'cardinalities' must be integers >= 1, got {cell!r}")
+    return tuple(int(v) for v in values)
 
 
 def read_calibration_csv(path: str | Path) -> CalibrationTable:
