@@ -45,6 +45,12 @@ def test_calibrate_csv_path_and_errors(tmp_path, capsys):
     assert main(["calibrate", "--data", "gu2025-70m", "--model", "race", "--bootstrap", "-1",
                  "--out", str(tmp_path / "x.json")]) == 1
     assert "--bootstrap must be >= 0" in capsys.readouterr().err
+    plain = tmp_path / "plain.csv"
+    plain.write_text("params,ratio,facts,tokens_per_fact,bits_per_fact,tokens,accuracy\n"
+                     + "".join(f"70e6,{r},320000,100,45.6,32e9,{a}\n" for r, a in [(0.3, 0.07), (0.35, 0.27),
+                                                                                  (0.4, 0.4), (0.45, 0.58)]))
+    assert main(["calibrate", "--data", str(plain), "--model", "chain-attr", "--out", str(tmp_path / "x.json")]) == 1
+    assert "needs the attributes' cardinalities" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["calibrate", "--data", "gu2025-70m", "--model", "magic", "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()

@@ -393,7 +393,7 @@ def chain_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
 def _scales(ctx: Context) -> tuple[float, ...]:
     if ctx.attribute_scale is None:
         raise ValueError("model 'chain-attr' needs the attributes' cardinalities (KnowledgeSet.cardinalities, or "
-                         "the CSV column 'cardinalities')")
+                         "the CSV column 'cardinalities', the same on every row)")
     return ctx.attribute_scale
 
 
