@@ -5,16 +5,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from phasemix.validate.analysis import _group, _interp_curve, predicted_web_cost
+from phasemix.validate.analysis import _correct, _fraction, _group, _interp_curve, predicted_web_cost
 
 
 def _fr(r: dict) -> float:
     return float(r["final"]["learned_fraction"])
 
 
+def null_band(main: list[dict], null: float) -> dict:
+    """Learned fraction that counts as 'nothing learned': the larger of the configured level and the fresh-value
+    control's floor plus three bootstrap standard deviations (the control cannot store anything)."""
+    out = {"null_level": null, "control_floor": None, "control_sd": None, "band": null}
+    ctl = [r for r in main if r["spec"]["control"] == "fresh"]
+    if ctl:
+        c = ctl[0]
+        cor = _correct(c)
+        f = float(c["final"]["learned_fraction"])
+        sd = 0.0
+        if cor is not None:
+            rng = np.random.default_rng(11)
+            sd = float(np.std([_fraction(cor, c, rng.integers(0, len(cor), len(cor))) for _ in range(200)]))
+        out.update({"control_floor": f, "control_sd": sd, "band": max(null, f + 3 * sd)})
+    return out
+
+
 def mechanism_checks(records, main, ref, a, null, law, bpp) -> dict:
     """Iso-exposure reference, doubling, fresh-value control, seeds and size (Eq. (136)–(139) in docs/theory.md)."""
-    checks: dict = {}
+    checks: dict = {"null_band": null_band(main, null)}
+    null = checks["null_band"]["band"]
     core = _group(main, "core")
     if ref:
         curve = max(ref, key=lambda r: r["spec"]["tokens"])["curve"]
@@ -86,7 +104,8 @@ def mechanism_checks(records, main, ref, a, null, law, bpp) -> dict:
 def mechanism_statement(out: dict) -> str:
     """A plain statement of which mechanism the measurements support, with the numbers (Eq. (139) in docs/theory.md
     criteria)."""
-    ch, null = out["checks"], out["null_level"]
+    ch = out["checks"]
+    null = ch.get("null_band", {}).get("band", out["null_level"])
     parts = []
     survive = None
     dbl = ch.get("doubling", [])
@@ -100,7 +119,7 @@ def mechanism_statement(out: dict) -> str:
                      + ("survives doubling." if survive else "does NOT survive doubling (exposure-limited)."))
     elif dbl:
         d = dbl[0]
-        parts.append(f"Doubling: no tested ratio learned nothing (null level {null}); at r = {d['ratio']:g} the "
+        parts.append(f"Doubling: no tested ratio learned nothing (null band {null:.3f}); at r = {d['ratio']:g} the "
                      f"fraction went {d['learned_fraction'][0]:.3f} -> {d['learned_fraction'][1]:.3f}.")
     partial = [d for d in dbl if not d["null_at_base"]]
     for d in partial[:1]:
