@@ -68,7 +68,8 @@ def measured_critical_ratio(runs: list[dict], target: float, n_boot: int = 500, 
             ci = tuple(float(v) for v in np.nanpercentile(reps, [2.5, 97.5]))
     return {"target": target, "ratio": point, "ci95": ci, "bootstrap_no_crossing_share": censored,
             "ratios": ratios.tolist(), "fractions": fr.tolist(),
-            "note": "NaN: no crossing inside the tested ratios (all below target, or already above at the lowest)"}
+            "note": "NaN: no crossing inside the tested ratios (all below target, or already above at the lowest). "
+                    "The CI resamples individuals within these runs; seed-to-seed spread is in checks.seeds"}
 
 
 def _interp_curve(curve: list[dict], x_key: str, x: float, y_key: str = "learned_fraction") -> tuple[float, bool]:

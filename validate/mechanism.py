@@ -154,10 +154,23 @@ def mechanism_statement(out: dict) -> str:
                      + (f", ratio {cmp_['ratio_measured_over_predicted']:.2f}." if cmp_.get(
                          "ratio_measured_over_predicted") else "."))
     costly = cost is not None and cost > max(0.002, 2 * (noise or 0.0))
+    if ch.get("seeds"):
+        s = ch["seeds"]
+        parts.append(f"Seeds at r = {s['ratio']:g}: learned fraction spread {s['fraction_spread']:.3f}, web-loss "
+                     f"spread {s['web_loss_spread']:.4f} nats.")
+    for z in ch.get("size", [])[:1]:
+        if z["learned_fraction"][0] is not None:
+            parts.append(f"Size at r = {z['ratio']:g}: d = {z['d_model'][0]} -> {z['d_model'][1]} moved the learned "
+                         f"fraction {z['learned_fraction'][0]:.3f} -> {z['learned_fraction'][1]:.3f} and the web loss "
+                         f"{z['web_loss_nats'][0]:.3f} -> {z['web_loss_nats'][1]:.3f}.")
     if survive is False or (supp is not None and supp > 0.7):
         verdict = ("Verdict: the data support an EXPOSURE (training-length) limit, not a capacity threshold: "
                    "mixed runs learn about as much as the r = 1 run at equal exposures and/or the null disappears "
-                   "when tokens double.")
+                   "when tokens double."
+                   + (" Stored facts do cost measurable web loss (see the control), so the two domains compete for "
+                      "the model, but at this scale that competition does not set the threshold in r."
+                      if costly else " Stored facts cost no web loss measurable above the seed spread."
+                      if cost is not None else ""))
     elif survive and costly:
         verdict = ("Verdict: the data are consistent with CAPACITY ALLOCATION: the null survives doubling, mixing "
                    "suppresses memorization beyond the exposures it removes, and stored facts cost measurable "
