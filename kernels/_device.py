@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from phasemix.kernels.poisson import DIGIT_HIGH, DIGIT_LOW
+from phasemix.kernels.poisson import DIGIT_BIG, DIGIT_HIGH, DIGIT_LOW
 from phasemix.kernels.rng import CHUNK_SHIFT, GOLDEN, PURPOSE_SHIFT, STATE_SALT
 
 U64 = np.uint64
@@ -45,7 +45,9 @@ def make_device(jit) -> SimpleNamespace:
     u31 = U64(31)
     u32 = U64(32)
     u36 = U64(36)
+    u48 = U64(48)
     u52 = U64(52)
+    big = np.int64(DIGIT_BIG)
     u55 = U64(55)
     u56 = U64(56)
     c_chunk = U64(CHUNK_SHIFT)
@@ -87,19 +89,23 @@ def make_device(jit) -> SimpleNamespace:
 
     @jit
     def draw_exposures(base, fact, chunk, purpose, mode, tab, mu_fp, nsub, thr, off, lo, guide):
-        """Poisson draw: table mode (mode 0, table ``tab``) or digit mode (mode 1, fixed-point mean mu_fp)."""
+        """Poisson draw (Eq. (85)–(86)): table mode (mode 0: ``nsub`` draws from table ``tab``) or digit mode
+        (mode 1: ``mu_fp >> 48`` draws of mean 2^16, then one per nonzero base-16 digit of the low 48 bits)."""
         s0, s1 = stream_state(base, fact, chunk, purpose)
         total = np.int64(0)
-        for _ in range(nsub):
-            if mode == 0:
+        if mode == 0:
+            for _ in range(nsub):
                 x, s0, s1 = xoro_next(s0, s1)
                 total += table_draw(x, tab, thr, off, lo, guide)
-            else:
-                for e in range(n_pos):
-                    d = np.int64((mu_fp >> (u4 * U64(e))) & u15)
-                    if d != 0:
-                        x, s0, s1 = xoro_next(s0, s1)
-                        total += table_draw(x, e * 15 + d - 1, thr, off, lo, guide)
+        else:
+            for _ in range(np.int64(mu_fp >> u48)):
+                x, s0, s1 = xoro_next(s0, s1)
+                total += table_draw(x, big, thr, off, lo, guide)
+            for e in range(n_pos):
+                d = np.int64((mu_fp >> (u4 * U64(e))) & u15)
+                if d != 0:
+                    x, s0, s1 = xoro_next(s0, s1)
+                    total += table_draw(x, e * 15 + d - 1, thr, off, lo, guide)
         return total
 
     @jit

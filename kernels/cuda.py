@@ -36,12 +36,15 @@ def _advance_k(n, x, base, pmix, gclass, subset_size, mode, tab_of, scale, nsub,
     stride = cuda.gridDim.x * cuda.blockDim.x
     for j in range(start, n_fact, stride):
         tab = np.int64(0)
+        ns = np.int64(0)
         mu = U64(0)
         if mode == 0:
-            tab = tab_of[s, j // subset_size]
+            c = j // subset_size
+            tab = tab_of[s, c]
+            ns = nsub[s, c]
         else:
             mu = U64(pmix[j] * scale[s])
-        dn = _draw(base[s], j, chunk, purpose, mode, tab, mu, nsub[s], thr, off, lo, guide)
+        dn = _draw(base[s], j, chunk, purpose, mode, tab, mu, ns, thr, off, lo, guide)
         v = np.int64(n[s, j]) + dn
         if v > _MAXN:
             v = _MAXN

@@ -56,9 +56,10 @@ def advance(n, x, base, pmix, gclass, subset_size, mode, tab_of, scale, nsub, ta
     j = cp.arange(n_fact, dtype=cp.int64)
     for s in range(n_set):
         if mode == 0:
-            means = cp.asarray(tables.means)[cp.asarray(tab_of)[s, j // subset_size]] * float(nsub[s])
+            cls = j // subset_size
+            means = cp.asarray(tables.means)[cp.asarray(tab_of)[s, cls]] * cp.asarray(nsub)[s, cls]
         else:
-            means = pmix * (float(scale[s]) * float(nsub[s]) / 2.0 ** FIXED_SHIFT)
+            means = pmix * (float(scale[s]) / 2.0 ** FIXED_SHIFT)
         seed = splitmix64_int(int(base[s]) ^ (int(chunk) << 40) ^ (int(purpose) << 60)) & ((1 << 63) - 1)
         dn = cp.random.RandomState(seed).poisson(means).astype(cp.int64)
         n[s] = cp.minimum(n[s].astype(cp.int64) + dn, MAXN).astype(cp.uint32)

@@ -5,8 +5,9 @@ the smallest ``i`` with ``x < T[i]``, starting from a 256-entry guide table (Che
 float. Two table sets exist:
 
 - one table per distinct mean (``build_tables``): one word per draw;
-- the digit set (``digit_tables``): means ``d·16^e`` for digits d = 1..15 and positions e = −8..3, so a mean
-  given as a 32.32 fixed-point integer is drawn as a sum of independent Poissons, one per nonzero base-16 digit.
+- the digit set (``digit_tables``): means ``d·16^e`` for digits d = 1..15 and positions e = −8..3 and 2^16, so a
+  mean given as a 32.32 fixed-point integer μ_fp is drawn as a sum of independent Poissons: ``μ_fp >> 48`` draws
+  of mean 2^16, then one per nonzero base-16 digit of the rest.
 """
 
 from __future__ import annotations
@@ -114,10 +115,15 @@ def _cached_table(mean: float) -> tuple[np.ndarray, int]:
     return thr, first
 
 
+#: Index of the extra table of mean 2^16 in :func:`digit_tables` (one draw per whole 2^16 of a large mean).
+DIGIT_BIG = N_POSITIONS * 15
+
+
 @lru_cache(maxsize=1)
 def digit_tables() -> PoissonTables:
-    """Tables for the means ``d·16^e``; table index ``(e − DIGIT_LOW)·15 + d − 1`` (Eq. (86))."""
-    means = [d * 16.0 ** e for e in range(DIGIT_LOW, DIGIT_HIGH + 1) for d in range(1, 16)]
+    """Tables for the means ``d·16^e`` (index ``(e − DIGIT_LOW)·15 + d − 1``) plus one of mean 2^16 at
+    ``DIGIT_BIG`` (Eq. (86))."""
+    means = [d * 16.0 ** e for e in range(DIGIT_LOW, DIGIT_HIGH + 1) for d in range(1, 16)] + [MAX_TABLE_MEAN]
     return build_tables(means)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from phasemix.kernels import rng as _rng
-from phasemix.kernels.poisson import DIGIT_HIGH, DIGIT_LOW, PoissonTables, table_draw_np
+from phasemix.kernels.poisson import DIGIT_BIG, DIGIT_HIGH, DIGIT_LOW, PoissonTables, table_draw_np
 
 U64 = np.uint64
 ONE = U64(1 << 32)
@@ -53,39 +53,52 @@ def race_update_np(x: np.ndarray, dn: np.ndarray, rho_half: int, q: np.ndarray) 
     return _mulq(xx, U64(rho_half)).astype(np.uint32)
 
 
+def _masked_draw(s0, s1, mask, tab, tables):
+    x, t0, t1 = _rng.xoroshiro_next_np(s0, s1)
+    draw = table_draw_np(x, np.where(mask, tab, 0), tables)
+    return np.where(mask, t0, s0), np.where(mask, t1, s1), np.where(mask, draw, 0)
+
+
 def draw_exposures_np(base: int, facts: np.ndarray, chunk: int, purpose: int, mode: int, tab: np.ndarray,
-                      mu_fp: np.ndarray, nsub: int, tables: PoissonTables) -> np.ndarray:
-    """Vectorized exposure draw of one setting for ``facts`` (Eq. (85)–(86))."""
+                      mu_fp: np.ndarray, nsub: np.ndarray, tables: PoissonTables) -> np.ndarray:
+    """Vectorized exposure draw of one setting for ``facts`` (Eq. (85)–(86)); ``nsub`` per fact (table mode)."""
     s0, s1 = _rng.stream_state_np(base, facts, chunk, purpose)
     total = np.zeros(facts.shape, dtype=np.int64)
-    for _ in range(nsub):
-        if mode == 0:
-            x, s0, s1 = _rng.xoroshiro_next_np(s0, s1)
-            total += table_draw_np(x, tab, tables)
-        else:
-            for e in range(DIGIT_HIGH - DIGIT_LOW + 1):
-                d = ((mu_fp >> U64(4 * e)) & U64(15)).astype(np.int64)
-                nz = d != 0
-                if not nz.any():
-                    continue
-                x, t0, t1 = _rng.xoroshiro_next_np(s0, s1)
-                s0 = np.where(nz, t0, s0)
-                s1 = np.where(nz, t1, s1)
-                draw = table_draw_np(x, np.where(nz, e * 15 + d - 1, 0), tables)
-                total += np.where(nz, draw, 0)
+    if mode == 0:
+        nsub = np.broadcast_to(np.asarray(nsub, dtype=np.int64), facts.shape)
+        for i in range(int(nsub.max(initial=0))):
+            s0, s1, draw = _masked_draw(s0, s1, nsub > i, tab, tables)
+            total += draw
+        return total
+    hi = (mu_fp >> U64(48)).astype(np.int64)
+    for i in range(int(hi.max(initial=0))):
+        s0, s1, draw = _masked_draw(s0, s1, hi > i, DIGIT_BIG, tables)
+        total += draw
+    for e in range(DIGIT_HIGH - DIGIT_LOW + 1):
+        d = ((mu_fp >> U64(4 * e)) & U64(15)).astype(np.int64)
+        nz = d != 0
+        if nz.any():
+            s0, s1, draw = _masked_draw(s0, s1, nz, e * 15 + d - 1, tables)
+            total += draw
     return total
 
 
 def advance(n, x, base, pmix, gclass, subset_size, mode, tab_of, scale, nsub, tables: PoissonTables, chunk,
             purpose, race, rho_half, qw) -> None:
-    """One chunk for every (setting, fact): ``n += Poisson`` (saturating), race update of ``x`` if ``race``."""
+    """One chunk for every (setting, fact): ``n += Poisson`` (saturating), race update of ``x`` if ``race``.
+
+    Table mode (0): fact j draws ``nsub[s, c]`` times from table ``tab_of[s, c]``, c = j // subset_size. Digit mode
+    (1): the mean is ``μ_fp = trunc(pmix[j]·scale[s])`` in 32.32 fixed point.
+    """
     n_set, n_fact = n.shape
     for s in range(n_set):
         for lo in range(0, n_fact, BLOCK):
             j = np.arange(lo, min(lo + BLOCK, n_fact), dtype=np.int64)
-            tab = tab_of[s, j // subset_size] if mode == 0 else np.zeros(j.size, dtype=np.int64)
+            cls = j // subset_size
+            tab = tab_of[s, cls] if mode == 0 else np.zeros(j.size, dtype=np.int64)
+            ns = nsub[s, cls] if mode == 0 else np.zeros(j.size, dtype=np.int64)
             mu_fp = (pmix[j] * scale[s]).astype(U64) if mode == 1 else np.zeros(j.size, dtype=U64)
-            dn = draw_exposures_np(int(base[s]), j.astype(U64), chunk, purpose, mode, tab, mu_fp, int(nsub[s]), tables)
+            dn = draw_exposures_np(int(base[s]), j.astype(U64), chunk, purpose, mode, tab, mu_fp, ns, tables)
             n[s, j] = np.minimum(n[s, j].astype(np.int64) + dn, MAXN).astype(np.uint32)
             if race:
                 x[s, j] = race_update_np(x[s, j], dn, int(rho_half[s]), qw[s, gclass[j]])

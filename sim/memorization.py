@@ -205,24 +205,24 @@ def _chunk_schedule(settings: list[Setting], pop: Population) -> list[tuple[floa
 
 
 def _exposure_args(pop: Population, settings: list[Setting], delta: float):
-    """Host tables for one chunk: (mode, tab_of, scale, nsub, tables)."""
+    """Host tables for one chunk: (mode, tab_of [S, C], scale [S], nsub [S, C], tables) (Eq. (85)–(86)).
+
+    Table mode: class c of setting s draws ``nsub[s, c]`` times from a table of mean μ_c/nsub (≤ 2^16). Digit mode:
+    ``scale = r·ΔD/T_fact·2^32`` so that μ_fp = trunc(p_j·scale) is the 32.32 fixed-point mean.
+    """
     n_set = len(settings)
-    nsub = np.ones(n_set, dtype=np.int64)
     if pop.table_mode:
         means = np.stack([exposure_means(pop, s.ratio, s.tokens_per_fact, delta) for s in settings])
-        for i in range(n_set):
-            nsub[i] = _poisson.split_count(means[i].max())
-        per = means / nsub[:, None]
+        nsub = np.maximum(1, np.ceil(means / (_poisson.MAX_TABLE_MEAN * 0.999))).astype(np.int64)
+        per = means / nsub
         uniq, inv = np.unique(per, return_inverse=True)
         tables = _poisson.build_tables(uniq)
         return 0, inv.reshape(per.shape).astype(np.int64), np.zeros(n_set), nsub, tables
-    scale = np.zeros(n_set)
-    pmax = float(pop.p.max())
-    for i, s in enumerate(settings):
-        f = s.ratio / s.tokens_per_fact * delta
-        nsub[i] = _poisson.split_count(pmax * f)
-        scale[i] = f / nsub[i] * 2.0 ** _poisson.FIXED_SHIFT
-    return 1, np.zeros((n_set, 1), dtype=np.int64), scale, nsub, _poisson.digit_tables()
+    scale = np.array([s.ratio / s.tokens_per_fact * delta * 2.0 ** _poisson.FIXED_SHIFT for s in settings])
+    if float(pop.p.max()) * scale.max() >= 2.0 ** 63:
+        raise ValueError("an exposure mean exceeds 2^31 per chunk; use more checkpoints (M2) or fewer tokens")
+    return 1, np.zeros((n_set, 1), dtype=np.int64), scale, np.zeros((n_set, 1), dtype=np.int64), \
+        _poisson.digit_tables()
 
 
 def _fthres(pop: Population, fb_cnt: np.ndarray, ratio: float, tokens_per_fact: float) -> float:

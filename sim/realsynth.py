@@ -116,9 +116,10 @@ def simulate_m3(mixture: MixtureSpec | dict, samples, seeds=0, backend: str = "a
     uid_body = {"model": MODEL_VERSION, "mixture": mix.to_dict()}
     bases = np.array([_rng.setting_base(int(sd), _rng.setting_uid({**uid_body, "samples": float(sv)}))
                       for sv, sd in zip(s_arr, seed_arr)], dtype=np.uint64)
-    qmax = float(q.max())
-    nsub = np.array([_poisson.split_count(qmax * sv) for sv in s_arr], dtype=np.int64)
-    scale = s_arr / nsub * 2.0 ** _poisson.FIXED_SHIFT
+    if float(q.max()) * float(s_arr.max()) >= 2.0 ** 31:
+        raise ValueError(f"samples × largest item probability must be < 2^31, got {float(q.max() * s_arr.max())!r}")
+    nsub = np.zeros((n_set, 1), dtype=np.int64)
+    scale = s_arr * 2.0 ** _poisson.FIXED_SHIFT
     n = kern.put(np.zeros((n_set, n_items), dtype=np.uint32))
     x = kern.put(np.zeros((n_set, 1), dtype=np.uint32))
     gclass = kern.put(np.zeros(n_items, dtype=np.uint8))
