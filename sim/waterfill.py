@@ -167,3 +167,37 @@ def fixed_level(lam: float) -> Level:
         raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
     bits = 0 if lam == 0 else int(np.array([lam]).view(U64)[0])
     return Level(bits, float(lam), math.nan, 0)
+
+
+def fixed_level_expectation(population, setting, lam: float) -> tuple[float, float]:
+    """Exact mean and sd of the learned fraction at a fixed water level λ (Eq. (99) in docs/theory.md).
+
+    The stored indicators are independent: π_j = P(n_j ≥ n_min ∧ u_j > λ) with n_j ~ Poisson(μ_j) and
+    u_j = n_j·w_g·b_max/D, so π_j = P(n_j ≥ max(n_min, ⌊λ·D/(w_g·b_max)⌋ + 1)). Needs b ≡ b_max (no 'bn' proxy)
+    and one checkpoint; returns (Σπ_j/J, √Σπ_j(1−π_j)/J).
+    """
+    from scipy import stats
+
+    if setting.dynamics.bn:
+        raise ValueError("fixed_level_expectation needs b(n) = b_max (dynamics 'none' or 'race'), got 'bn'")
+    if len(setting.tokens) != 1:
+        raise ValueError(f"fixed_level_expectation needs one checkpoint, got {len(setting.tokens)}")
+    if not (lam > 0 and math.isfinite(lam)):
+        raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
+    d = setting.tokens[0]
+    mu = setting.ratio * population.p / setting.tokens_per_fact * d
+    w = population.w_classes[population.gclass]
+    need = np.maximum(np.floor(lam * d / (w * setting.dynamics.b_max)) + 1, setting.dynamics.n_min)
+    pi = stats.poisson.sf(need - 1, mu)
+    return float(pi.sum() / pi.size), float(math.sqrt(float((pi * (1 - pi)).sum())) / pi.size)
+
+
+def theory_reference(population, setting, law: PowerLaw = DEFAULT_WEB_LAW) -> tuple[float, float]:
+    """The n → ∞ limit: (learned fraction of whole facts, water level λ_th in value-density units) from the theory
+    layer's water-filling (:func:`phasemix.theory.knapsack.water_fill`) with values f_j·w_g (Eq. (89), (99))."""
+    from phasemix.theory.knapsack import water_fill
+
+    f = setting.ratio * population.p / setting.tokens_per_fact * population.w_classes[population.gclass]
+    res = water_fill(f, setting.bits_per_fact, setting.params, 1.0 - setting.ratio, law,
+                     bits_per_param=setting.dynamics.b_max)
+    return res.n_full / population.n, res.water_level * setting.dynamics.b_max

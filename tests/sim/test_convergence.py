@@ -21,6 +21,7 @@ from scipy import stats
 
 from phasemix.sim.memorization import Setting, simulate
 from phasemix.sim.population import PopulationSpec, build_population
+from phasemix.sim.waterfill import fixed_level_expectation, theory_reference
 from phasemix.theory.allocation import learned_fraction
 from phasemix.theory.capacity import KnowledgeSet
 from phasemix.theory.knapsack import water_fill
@@ -44,6 +45,13 @@ def _expected(f, lam, d):
     mu = f * d
     pi = stats.poisson.sf(np.floor(lam * d / B), mu)  # P(n > λD/b): u = n·b/D > λ
     return pi.sum() / J, math.sqrt(float((pi * (1 - pi)).sum())) / J
+
+
+def test_library_expectations_match_this_module(theory):
+    pop, f, lam, l_th, ds = theory
+    st = Setting(params=N, ratio=R, tokens=(ds[1],))
+    assert theory_reference(pop, st) == pytest.approx((l_th, lam), rel=1e-12)
+    assert fixed_level_expectation(pop, st, lam) == pytest.approx(_expected(f, lam, ds[1]), rel=1e-12)
 
 
 def test_fixed_level_matches_exact_expectation(theory):
