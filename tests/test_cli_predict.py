@@ -88,3 +88,54 @@ def test_ckm_flag_divides_the_onset_odds_by_the_multiplier(capsys):
     assert odds(base["critical_ratio"]) / odds(ckm["critical_ratio"]) == pytest.approx(ckm["ckm_multiplier"])
     assert main(["predict", "--ckm-tau", "0.3"]) == 1
     assert "ckm_token_ratio" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def race_calibration(tmp_path_factory):
+    from phasemix.theory.datasets import load
+    from phasemix.theory.dynamics import calibrate
+
+    cal = calibrate(load("gu2025-70m"), "race", bootstrap=20, seed=0, leave_one_out=False)
+    path = tmp_path_factory.mktemp("cal") / "race.json"
+    cal.to_json(path)
+    return path
+
+
+def test_tokens_adds_the_finite_training_keys(capsys, race_calibration):
+    from phasemix.theory.capacity import KnowledgeSet
+    from phasemix.theory.dynamics import Calibration, predict_at_budget
+
+    out = run_json(capsys, "--ratio", "0.4", "--tokens", "32B", "--calibration", str(race_calibration))
+    for key in ("accuracy", "accuracy_low", "accuracy_high", "critical_ratio_at_tokens", "tokens_to_target",
+                "regime", "extrapolated_in_size"):
+        assert key in out
+    direct = predict_at_budget(70e6, 0.4, KnowledgeSet.synbio(), 32e9, Calibration.from_json(race_calibration))
+    assert out["accuracy"] == pytest.approx(direct["accuracy"])
+    assert out["accuracy_low"] <= out["accuracy"] <= out["accuracy_high"]
+    assert out["extrapolated_in_size"] is False
+    # more tokens never lower the prediction; another size is flagged as an extrapolation
+    more = run_json(capsys, "--ratio", "0.4", "--tokens", "128B", "--calibration", str(race_calibration))
+    assert more["accuracy"] >= out["accuracy"]
+    big = run_json(capsys, "--params", "410M", "--tokens", "32B", "--calibration", str(race_calibration))
+    assert big["extrapolated_in_size"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--tokens", "32B"], "--calibration"),
+        (["--tokens=-1B", "--calibration", "CAL"], "tokens"),
+        (["--keep-fraction", "1.5", "--tokens", "1B", "--calibration", "CAL"], "keep_fraction"),
+    ],
+)
+def test_finite_training_bad_input(capsys, race_calibration, argv, needle):
+    argv = [str(race_calibration) if a == "CAL" else a for a in argv]
+    assert main(["predict", *argv]) == 1
+    assert needle in capsys.readouterr().err
+
+
+def test_foreign_calibration_file_is_rejected(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "something else"}')
+    assert main(["predict", "--tokens", "1B", "--calibration", str(bad)]) == 1
+    assert "calibration" in capsys.readouterr().err

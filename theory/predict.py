@@ -15,6 +15,7 @@ from phasemix._checks import check_positive, check_unit_interval
 from phasemix.theory import allocation as al
 from phasemix.theory import mitigation
 from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM, KnowledgeSet
+from phasemix.theory.dynamics import Calibration, predict_at_budget
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 from phasemix.units import format_count
 
@@ -162,6 +163,28 @@ class Prediction:
                 f"{self._fmt(ex['collapse_keep_fraction'] if ex['collapse_keep_fraction'] is not None else math.inf)}"
                 "  [Eq. (29)]",
             ]
+        if "tokens" in ex:
+            def band(key: str) -> str:
+                lo, hi = ex.get(f"{key}_low"), ex.get(f"{key}_high")
+                return "" if lo is None or hi is None else f"  [{lo:.4g}, {hi:.4g}]"
+
+            def num(value) -> str:
+                return "n/a" if value is None else f"{value:.4g}"
+
+            sizes = sorted({format_count(x) for x in ex["calibrated_params"]})
+            lines += [
+                "",
+                f"Finite training: D = {format_count(ex['tokens'])} tokens, model '{ex['model']}' calibrated at "
+                f"{' to '.join(sizes)} parameters  [Eq. (119)]",
+                f"  accuracy after D        {num(ex['accuracy'])}{band('accuracy')}  (fraction of the full set)",
+                f"  accuracy converged      {num(ex['accuracy_converged'])}",
+                f"  ratio crossing a at D   {num(ex['critical_ratio_at_tokens'])}  (a = {self.target:g})",
+                f"  tokens to a             {num(ex['tokens_to_target'])}{band('tokens_to_target')}",
+                f"  regime                  {ex['regime']}",
+            ]
+            if ex["extrapolated_in_size"]:
+                lines.append(f"  extrapolated in size: the band spans the learning-speed size exponents "
+                             f"{ex['size_band_exponents']} (one calibration size cannot pin it)")
         return "\n".join(_align_tags(lines))
 
     @staticmethod
@@ -185,7 +208,8 @@ def _align_tags(lines: list[str], column: int = 84) -> list[str]:
 def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | None = None,
             law: PowerLaw = DEFAULT_WEB_LAW, bits_per_param: float = DEFAULT_BITS_PER_PARAM,
             target: float = 0.4, *, keep_fraction: float = 1.0, ckm_tau: float = 0.0,
-            ckm_token_ratio: float | None = None) -> Prediction:
+            ckm_token_ratio: float | None = None, tokens: float | None = None,
+            calibration: Calibration | None = None) -> Prediction:
     """Predict every capacity-allocation quantity for one setting (defaults: SynBio-320k, 70M, r = 0.2).
 
     Examples
@@ -221,6 +245,11 @@ def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | 
             best_subsampled_fraction=best.fraction_best,
             collapse_keep_fraction=_finite_or_none(best.rho_collapse),
         )
+    if tokens is not None:
+        if calibration is None:
+            raise ValueError("calibration is required with tokens: fit one with `phasemix calibrate`")
+        budget = predict_at_budget(n, r, knowledge, tokens, calibration, keep_fraction=rho, target=a)
+        extras.update(tokens=float(tokens), **{k: v for k, v in budget.items() if k != "target"})
     return Prediction(
         params=n, ratio=r, bits_per_param=b, target=a, knowledge=knowledge, law=law,
         critical_ratio=r_star,

@@ -85,6 +85,9 @@ def register(subparsers) -> None:
                      help="τ, Compact Knowledge Mixing: tuple tokens / original knowledge tokens (0 = off)")
     mit.add_argument("--ckm-token-ratio", type=float, default=None,
                      help="λ, tokens per text occurrence of a fact / tokens per tuple (WikiBio ≈ 150/18)")
+    fin = p.add_argument_group("finite training (needs a calibration from `phasemix calibrate`)")
+    fin.add_argument("--tokens", default=None, help="D, training tokens, e.g. 32B: predict accuracy after D tokens")
+    fin.add_argument("--calibration", default=None, help="calibration JSON written by `phasemix calibrate --out`")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the derivation")
     p.set_defaults(_run=run)
 
@@ -93,10 +96,19 @@ def run(args: argparse.Namespace) -> int:
     from phasemix.theory.predict import predict
     from phasemix.units import parse_count
 
+    calibration = None
+    if args.calibration is not None:
+        from phasemix.theory.dynamics import Calibration
+
+        calibration = Calibration.from_json(args.calibration)
+    if args.tokens is not None and calibration is None:
+        raise ValueError("--tokens needs --calibration CAL.json (make one with `phasemix calibrate --data gu2025-70m "
+                         "--model all --out CAL.json`)")
     pred = predict(
         params=parse_count(args.params, name="--params"), ratio=args.ratio, knowledge=knowledge_from_args(args),
         law=law_from_args(args), bits_per_param=args.bits_per_param, target=args.target,
         keep_fraction=args.keep_fraction, ckm_tau=args.ckm_tau, ckm_token_ratio=args.ckm_token_ratio,
+        tokens=None if args.tokens is None else parse_count(args.tokens, name="--tokens"), calibration=calibration,
     )
     print(pred.to_json() if args.json else pred.derivation())
     return 0
