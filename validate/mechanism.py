@@ -129,8 +129,10 @@ def mechanism_statement(out: dict) -> str:
     supp = None
     if iso:
         supp = float(np.median([x["suppression"] for x in iso]))
+        low = min(iso, key=lambda x: x["suppression"])
         parts.append(f"Iso-exposure: mixed runs stored a median {supp:.2f}x the fraction the r = 1 run had at the "
-                     f"same exposures per bio ({len(iso)} runs).")
+                     f"same exposures per bio ({len(iso)} runs; lowest {low['suppression']:.2f}x at r = "
+                     f"{low['ratio']:g}, {low['tokens'] / 1e6:g}M tokens, {low['exposures']:.0f} exposures).")
     cost, noise = None, None
     if ch.get("control"):
         c = ch["control"][0]
