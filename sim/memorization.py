@@ -158,12 +158,21 @@ class MemorizationResult:
         return d
 
     def to_json(self, path) -> None:
+        """Write JSON; non-finite floats become null (read back as NaN)."""
+        from phasemix.sim.store import encode_outputs
+
+        d = self.to_dict()
+        d["checkpoints"] = [{k: v for k, v in encode_outputs(c).items() if k != "_nonfinite"}
+                            for c in d["checkpoints"]]
         with open(path, "w") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
+            json.dump(d, fh, indent=2, allow_nan=False)
 
     @classmethod
     def from_dict(cls, d: dict) -> MemorizationResult:
-        cps = tuple(CheckpointResult(**{**c, "subset_accuracy": tuple(c["subset_accuracy"])})
+        if d.get("schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
+            raise ValueError(f"result schema_version {d['schema_version']} is newer than {SCHEMA_VERSION}")
+        cps = tuple(CheckpointResult(**{**{k: (math.nan if v is None else v) for k, v in c.items()},
+                                        "subset_accuracy": tuple(c["subset_accuracy"])})
                     for c in d["checkpoints"])
         return cls(**{**d, "checkpoints": cps})
 
@@ -196,11 +205,11 @@ def _chunk_schedule(settings: list[Setting], pop: Population) -> list[tuple[floa
                 write = st.ratio * pmax / st.tokens_per_fact * -math.expm1(-dyn.eta * wmax * dyn.c_w)
                 rate = max(dyn.eta * e, write)
                 parts = max(parts, math.ceil(rate * delta / dyn.max_step))
+        if len(out) + parts > MAX_CHUNKS:
+            raise ValueError(f"the race step limit needs more than {MAX_CHUNKS} chunks; raise dynamics.max_step "
+                             "or use fewer/closer checkpoints")
         out.extend([(delta / parts, False)] * (parts - 1) + [(delta / parts, True)])
         prev = t
-    if len(out) > MAX_CHUNKS:
-        raise ValueError(f"the race step limit needs {len(out)} chunks (> {MAX_CHUNKS}); raise dynamics.max_step "
-                         "or use fewer/closer checkpoints")
     return out
 
 
