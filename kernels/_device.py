@@ -133,11 +133,18 @@ def make_device(jit) -> SimpleNamespace:
         return r
 
     @jit
-    def race_update(x, dn, rho_half, q):
-        """Strang-split forgetting race in Q0.32: half erase, write (1−x) ← (1−x)·q^dn, half erase (Eq. (92))."""
+    def race_update(x, dn, rho_half, qpow):
+        """Strang-split forgetting race in Q0.32: half erase, write (1−x) ← (1−x)·q^dn, half erase (Eq. (92)).
+
+        ``qpow[d] = q^d`` (host table from the same integer powq) for d < len(qpow); larger dn use powq(qpow[1]).
+        """
         x = mulq(x, rho_half)
         y = c_one - x
-        y = mulq(y, powq(q, dn))
+        if dn < qpow.shape[0]:
+            pw = qpow[dn]
+        else:
+            pw = powq(qpow[1], dn)
+        y = mulq(y, pw)
         x = c_one - y
         if x > c_maxx:
             x = c_maxx

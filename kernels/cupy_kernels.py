@@ -67,7 +67,7 @@ def advance(n, x, base, pmix, gclass, subset_size, mode, tab_of, scale, nsub, ta
             rho = U64(int(rho_half[s]))
             xx = _mulq(x[s].astype(U64), rho)
             y = U64(ONE) - xx
-            y = _mulq(y, _powq(cp.asarray(qw)[s, gclass.astype(cp.int64)], dn))
+            y = _mulq(y, _powq(cp.asarray(qw)[s, gclass.astype(cp.int64), 1], dn))
             xx = cp.minimum(U64(ONE) - y, U64(MAXX))
             x[s] = _mulq(xx, rho).astype(cp.uint32)
 

@@ -44,11 +44,26 @@ def _powq(q: np.ndarray, e: np.ndarray) -> np.ndarray:
     return r
 
 
-def race_update_np(x: np.ndarray, dn: np.ndarray, rho_half: int, q: np.ndarray) -> np.ndarray:
-    """Strang-split race step on uint32 strengths (Eq. (92))."""
+#: Length of the per-(setting, class) table of q^d used by the race update.
+QPOW_LEN = 64
+
+
+def race_power_table(q_fp: np.ndarray) -> np.ndarray:
+    """``q^d`` for d < QPOW_LEN in Q0.32 by the kernels' own square-and-multiply (host side; Eq. (92))."""
+    q = np.asarray(q_fp, dtype=U64)
+    d = np.broadcast_to(np.arange(QPOW_LEN, dtype=np.int64), q.shape + (QPOW_LEN,))
+    return _powq(np.broadcast_to(q[..., None], d.shape), d)
+
+
+def race_update_np(x: np.ndarray, dn: np.ndarray, rho_half: int, qpow: np.ndarray) -> np.ndarray:
+    """Strang-split race step on uint32 strengths (Eq. (92)); ``qpow`` rows of q^d per fact."""
     xx = _mulq(x.astype(U64), U64(rho_half))
     y = ONE - xx
-    y = _mulq(y, _powq(q, dn))
+    small = dn < qpow.shape[-1]
+    pw = np.where(small, qpow[np.arange(dn.size), np.minimum(dn, qpow.shape[-1] - 1)], U64(0))
+    if not small.all():
+        pw = np.where(small, pw, _powq(qpow[:, 1], dn))
+    y = _mulq(y, pw)
     xx = np.minimum(ONE - y, MAXX)
     return _mulq(xx, U64(rho_half)).astype(np.uint32)
 

@@ -24,6 +24,7 @@ from phasemix._checks import check_choice, check_int, check_nonnegative, check_p
 from phasemix.kernels import poisson as _poisson
 from phasemix.kernels import rng as _rng
 from phasemix.kernels.backend import get_kernels
+from phasemix.kernels.reference import race_power_table
 from phasemix.sim.population import Population, build_population
 from phasemix.sim.waterfill import b_table, cost_table, fixed_level, water_fill, web_marginal
 from phasemix.theory.laws import DEFAULT_WEB_LAW
@@ -310,8 +311,9 @@ def simulate(population, settings, backend: str = "auto", progress=None) -> list
     e_rate = np.array([(1.0 - s.ratio) * float(web_marginal(DEFAULT_WEB_LAW, np.array([s.params]))[0]) / 2.0
                        for s in settings])
     eta = np.array([s.dynamics.eta for s in settings])
-    qw = np.stack([np.minimum(np.floor(np.exp(-s.dynamics.eta * pop.w_classes * s.dynamics.c_w) * 2.0 ** 32),
-                              2.0 ** 32).astype(np.uint64) for s in settings])
+    qw = race_power_table(np.stack([np.minimum(np.floor(np.exp(-s.dynamics.eta * pop.w_classes * s.dynamics.c_w)
+                                                         * 2.0 ** 32), 2.0 ** 32).astype(np.uint64)
+                                    for s in settings]))
     schedule = _chunk_schedule(settings, pop)
     cp_index = 0
     outputs: list[list[CheckpointResult]] = [[] for _ in settings]

@@ -126,7 +126,7 @@ def simulate_m3(mixture: MixtureSpec | dict, samples, seeds=0, backend: str = "a
     p_fp = kern.put(np.floor(p * 2.0 ** 62).astype(np.uint64))
     kern.advance(n, x, bases, kern.put(q), gclass, n_items, 1, np.zeros((n_set, 1), dtype=np.int64), scale, nsub,
                  _poisson.digit_tables(), 0, _rng.PURPOSE_SAMPLE, False, np.zeros(n_set, dtype=np.uint64),
-                 np.zeros((n_set, 64), dtype=np.uint64))
+                 np.zeros((n_set, 64, 2), dtype=np.uint64))
     ones = np.ones(n_set)
     sub_cnt, _, err, _ = (np.asarray(kern.get(a)) for a in kern.final_reduce(
         n, x, gclass, kern.put(np.zeros(n_items, dtype=np.uint16)), p_fp, n_items, 1, 1, ones, np.ones((n_set, 64)),

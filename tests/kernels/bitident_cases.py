@@ -27,7 +27,7 @@ def m2_case(backend: str, facts_scale: int = 1, settings: int = 4, feedback: boo
     """M2 bn+race over 3 checkpoints (S settings)."""
     pop = {**SUBSETS, "subset_size": SUBSETS["subset_size"] // facts_scale}
     dyn = Dynamics(kind="bn+race", eta=0.05, n_ref=50, max_step=10.0)
-    sts = [Setting(params=p, ratio=0.1, tokens=(1e6, 2e6, 4e6), seed=i, dynamics=dyn, lam=None if feedback else 1e-8)
+    sts = [Setting(params=p, ratio=0.1, tokens=(1e6, 2e6, 1e8), seed=i, dynamics=dyn, lam=None if feedback else 1e-8)
            for i, p in enumerate([1e5, 3e5, 1e6, 3e6][:settings])]
     return [r.to_dict() for r in simulate(pop, sts, backend=backend)]
 

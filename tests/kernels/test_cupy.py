@@ -25,7 +25,7 @@ def _exposures(backend: str, seed: int) -> np.ndarray:
     kern.advance(n, x, np.array([setting_base(seed, 1)], dtype=np.uint64), kern.put(p),
                  kern.put(np.zeros(j, dtype=np.uint8)), j, 0, np.zeros((1, 1), dtype=np.int64), np.zeros(1),
                  np.ones((1, 1), dtype=np.int64), tables, 0, 0, False, np.zeros(1, dtype=np.uint64),
-                 np.zeros((1, 64), dtype=np.uint64))
+                 np.zeros((1, 64, 2), dtype=np.uint64))
     return np.asarray(kern.get(n))[0].astype(np.int64)
 
 
