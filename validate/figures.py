@@ -82,10 +82,12 @@ def mechanism(records, summary, path: Path) -> None:
     if ref:
         cur = max(ref, key=lambda r: r["spec"]["tokens"])["curve"]
         ax.plot([c["exposures_mean"] for c in cur], [c["learned_fraction"] for c in cur], "k-o", label="r = 1")
-    for r in sorted(_main(records, "core"), key=lambda r: r["spec"]["ratio"]):
+    mixed = sorted(_main(records, "core"), key=lambda r: r["spec"]["ratio"]) + _main(records, "doubling")
+    for r in mixed:
         if r["spec"]["d_model"] != (ref[0]["spec"]["d_model"] if ref else r["spec"]["d_model"]):
             continue
-        ax.plot([c["exposures_mean"] for c in r["curve"]], [c["learned_fraction"] for c in r["curve"]], "-",
+        ax.plot([c["exposures_mean"] for c in r["curve"]], [c["learned_fraction"] for c in r["curve"]],
+                "--" if r["spec"]["group"] == "doubling" else "-",
                 label=f"r = {r['spec']['ratio']:g}, {r['spec']['tokens'] / 1e6:g}M")
     ax.set(xscale="log", xlabel="exposures per bio (counted)", ylabel="learned fraction", title="iso-exposure")
     ax.legend(fontsize=7)
@@ -122,6 +124,9 @@ def phase_diagram(records, summary, path: Path) -> None:
         ax.legend(fontsize=8)
     ax.set(xscale="log", xlabel="total parameters N", ylabel="knowledge token share r", ylim=(0, 1),
            title="phase diagram (points: runs)")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
