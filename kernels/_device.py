@@ -23,8 +23,13 @@ MAX_X = (1 << 32) - 1
 MAX_N = (1 << 32) - 1
 
 
-def make_device(jit) -> SimpleNamespace:
-    """Compile the per-fact functions with decorator ``jit`` and return them in a namespace."""
+def make_device(jit, bitcast=None) -> SimpleNamespace:
+    """Compile the per-fact functions with decorator ``jit`` and return them in a namespace.
+
+    ``bitcast`` (optional) is a compiled float64 → uint64 bit reinterpretation for the target; without it the float
+    bits come from ``frexp`` (exact, works on CUDA and its simulator). Both give the same bits for positive normal
+    floats, which is all the kernels ever convert.
+    """
     c_gold = U64(GOLDEN)
     c_salt = U64(STATE_SALT)
     c_m1 = U64(0xBF58476D1CE4E5B9)
@@ -151,12 +156,15 @@ def make_device(jit) -> SimpleNamespace:
         x = mulq(x, rho_half)
         return x
 
-    @jit
-    def float_bits(u):
-        """IEEE-754 bit pattern of a positive normal float64, from frexp (exact; no libm rounding)."""
-        m, e = math.frexp(u)
-        mant = U64((m + m - 1.0) * two52)
-        return (U64(e + 1022) << u52) | mant
+    if bitcast is not None:
+        float_bits = bitcast
+    else:
+        @jit
+        def float_bits(u):
+            """IEEE-754 bit pattern of a positive normal float64, from frexp (exact; no libm rounding)."""
+            m, e = math.frexp(u)
+            mant = U64((m + m - 1.0) * two52)
+            return (U64(e + 1022) << u52) | mant
 
     @jit
     def value_bits(n, inv_d, w, b):

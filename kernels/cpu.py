@@ -12,12 +12,28 @@ import contextlib
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from phasemix.kernels._device import make_device
 
-_D = make_device(njit)
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """LLVM bitcast float64 → uint64 (the CPU twin of the frexp route in _device)."""
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.uint64))
+
+    return types.uint64(types.float64), codegen
+
+
+_D = make_device(njit, bitcast=_f64_bits)
 _draw = _D.draw_exposures
+_state = _D.stream_state
+_tdraw = _D.table_draw
 _race = _D.race_update
 _vbits = _D.value_bits
 U64 = np.uint64
@@ -43,12 +59,25 @@ def _advance_block(n, x, s, j0, j1, base, pmix, gclass, subset_size, mode, tab_o
         while c * subset_size < j1:
             tab = tab_of[s, c]
             ns = nsub[s, c]
-            for j in range(max(j0, c * subset_size), min(j1, (c + 1) * subset_size)):
-                dn = _draw(bs, j, chunk, purpose, 0, tab, U64(0), ns, thr, off, lo, guide)
-                v = min(np.int64(n[s, j]) + dn, _MAXN)
-                n[s, j] = v
-                if race:
-                    x[s, j] = _race(U64(x[s, j]), dn, rh, qw[s, gclass[j]])
+            a = max(j0, c * subset_size)
+            b = min(j1, (c + 1) * subset_size)
+            if ns == 1:
+                # one word per fact: generate the words in a loop LLVM vectorizes, then invert (same stream, same bits)
+                words = np.empty(b - a, dtype=np.uint64)
+                for j in range(a, b):
+                    s0, s1 = _state(bs, j, chunk, purpose)
+                    words[j - a] = s0 + s1  # first xoroshiro128+ output
+                for j in range(a, b):
+                    dn = _tdraw(words[j - a], tab, thr, off, lo, guide)
+                    n[s, j] = min(np.int64(n[s, j]) + dn, _MAXN)
+                    if race:
+                        x[s, j] = _race(U64(x[s, j]), dn, rh, qw[s, gclass[j]])
+            else:
+                for j in range(a, b):
+                    dn = _draw(bs, j, chunk, purpose, 0, tab, U64(0), ns, thr, off, lo, guide)
+                    n[s, j] = min(np.int64(n[s, j]) + dn, _MAXN)
+                    if race:
+                        x[s, j] = _race(U64(x[s, j]), dn, rh, qw[s, gclass[j]])
             c += 1
     else:
         sc = scale[s]
