@@ -190,7 +190,8 @@ def exposure_means(pop: Population, ratio: float, tokens_per_fact: float, tokens
 
 
 def _chunk_schedule(settings: list[Setting], pop: Population) -> list[tuple[float, bool]]:
-    """Chunks (ΔD, ends-at-checkpoint) shared by the batch; split for the race step size (Eq. (92))."""
+    """Chunks (ΔD, ends-at-checkpoint) shared by the batch, split for the race step size (Eq. (95) in
+    docs/theory.md)."""
     cps = settings[0].tokens
     out: list[tuple[float, bool]] = []
     prev = 0.0
@@ -236,7 +237,8 @@ def _exposure_args(pop: Population, settings: list[Setting], delta: float):
 
 
 def _fthres(pop: Population, fb_cnt: np.ndarray, ratio: float, tokens_per_fact: float) -> float:
-    """Frequency where the per-bin learned fraction first drops through ½ scanning down (log-linear interp.)."""
+    """Frequency where the per-bin learned fraction first drops through ½ scanning down, interpolated linearly in
+    log f between bin centres (Eq. (91) in docs/theory.md)."""
     nonempty = np.nonzero(pop.fbin_count)[0][::-1]
     frac = fb_cnt[nonempty] / pop.fbin_count[nonempty]
     logf = np.log(ratio * pop.fbin_center_p()[nonempty] / tokens_per_fact)

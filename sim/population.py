@@ -178,5 +178,5 @@ def build_population(spec: PopulationSpec | dict) -> Population:
 
 
 def mixture_population(real: np.ndarray, synthetic: np.ndarray, real_share: float) -> np.ndarray:
-    """Sampling law ``q = π·p + (1−π)·p_syn`` of the real-synthetic learner (M3, Eq. (97))."""
+    """Sampling law ``q = π·p + (1−π)·p_syn`` of the real-synthetic learner (M3, Eq. (96) in docs/theory.md)."""
     return real_share * real + (1.0 - real_share) * synthetic
