@@ -69,6 +69,12 @@ def _call(fn: Callable[[Any], Any], index: int, arg: Any) -> PointOutcome:
         return PointOutcome(index, error=exc, traceback=_tb.format_exc())
 
 
+def _limit_threads(threads: int) -> None:
+    """Worker initializer: cap the compute threads before any numeric library starts its pool."""
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+
+
 class SerialExecutor(Executor):
     """Runs points one after another in this process (deterministic order; easiest to debug)."""
 
@@ -87,17 +93,23 @@ class LocalExecutor(Executor):
     workers : number of processes (default: ``os.cpu_count()``).
     start_method : ``"spawn"`` (default; safe with Numba's thread pools), ``"forkserver"`` or ``"fork"``.
     max_pending : tasks in flight at once (default 2 × workers), so huge grids do not pickle everything up front.
+    threads_per_worker : compute threads each worker may use (Numba/OpenMP; default cpu_count // workers, at least
+        1), so a pool does not oversubscribe the machine; variables already set in the environment win.
     """
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, start_method: str = "spawn", max_pending: int | None = None):
+    def __init__(self, workers: int | None = None, start_method: str = "spawn", max_pending: int | None = None,
+                 threads_per_worker: int | None = None):
         import multiprocessing as mp
 
         self.workers = check_int("workers", workers if workers is not None else (os.cpu_count() or 1), minimum=1)
         check_choice("start_method", start_method, ("spawn", "forkserver", "fork"))
         self.max_pending = check_int("max_pending", max_pending or 2 * self.workers, minimum=1)
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context(start_method))
+        default_threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self.threads_per_worker = check_int("threads_per_worker", threads_per_worker or default_threads, minimum=1)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context(start_method),
+                                         initializer=_limit_threads, initargs=(self.threads_per_worker,))
 
     def map(self, fn, args):
         pending: dict[Any, int] = {}

@@ -96,7 +96,7 @@ class ResultStore:
     Parameters
     ----------
     directory : results folder (created if missing).
-    fsync_every : fsync after this many appended records (and on close).
+    fsync_every : fsync after this many appended records, or 2 s after the last fsync (and on close).
     """
 
     def __init__(self, directory: str | os.PathLike, fsync_every: int = 16):
@@ -109,6 +109,7 @@ class ResultStore:
         self._lock_fd: int | None = None
         self._fd: int | None = None
         self._pending = 0
+        self._last_sync = time.monotonic()
 
     @property
     def results_path(self) -> Path:
@@ -190,9 +191,10 @@ class ResultStore:
         if written != len(line):  # pragma: no cover - regular files write fully or raise
             raise OSError(f"short write to {self.results_path}: {written} of {len(line)} bytes")
         self._pending += 1
-        if self._pending >= self.fsync_every:
+        if self._pending >= self.fsync_every or time.monotonic() - self._last_sync > 2.0:
             os.fsync(self._fd)
             self._pending = 0
+            self._last_sync = time.monotonic()
 
     # ---- manifest ------------------------------------------------------------------------------------------
     def write_manifest(self, manifest: dict) -> None:

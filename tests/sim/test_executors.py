@@ -42,3 +42,15 @@ def test_make_executor_names():
     assert make_executor("serial").name == "serial"
     with pytest.raises(ValueError, match="executor"):
         make_executor("ray-cluster")
+
+
+def _env_threads(_: int) -> str:
+    import os
+
+    return os.environ.get("NUMBA_NUM_THREADS", "")
+
+
+def test_local_workers_get_a_thread_cap(monkeypatch):
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    with LocalExecutor(workers=2, threads_per_worker=1) as ex:
+        assert {o.value for o in ex.map(_env_threads, range(2))} == {"1"}
