@@ -59,7 +59,7 @@ class ZipfLaw:
     Examples
     --------
     >>> round(ZipfLaw(2.0).tail_mass(100), 6)
-    0.006058
+    0.006049
     """
 
     beta: float
