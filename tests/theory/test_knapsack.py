@@ -196,9 +196,3 @@ def test_fact_frequencies_and_other_laws():
         res = ks.water_fill(np.full(1000, r * k.value_per_bit), 20.0, 3e5, 1 - r, law=law, bits_per_param=1.0)
         closed = float(al.stored_bits(3e5, r, k, law=law, bits_per_param=1.0))
         assert res.total_stored == pytest.approx(closed, abs=1e-9 * max(3e5, k.total_bits))
-
-
-def test_doctests():
-    import doctest
-
-    assert doctest.testmod(ks).failed == 0

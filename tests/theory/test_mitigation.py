@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -103,7 +101,3 @@ def test_bad_inputs():
         mi.ckm_multiplier(0.1, 0.0)
     with pytest.raises(ValueError, match="ratio must lie in"):
         mi.subsampled_fraction(0.5, 1e8, 1.2, K128)
-
-
-def test_doctests():
-    assert doctest.testmod(mi).failed == 0
