@@ -25,7 +25,7 @@ from phasemix.kernels import poisson as _poisson
 from phasemix.kernels import rng as _rng
 from phasemix.kernels.backend import get_kernels
 from phasemix.kernels.reference import race_power_table
-from phasemix.sim.population import Population, build_population
+from phasemix.sim.population import Population, PopulationSpec, build_population
 from phasemix.sim.waterfill import b_table, cost_table, fixed_level, water_fill, web_marginal
 from phasemix.theory.laws import DEFAULT_WEB_LAW
 
@@ -282,8 +282,13 @@ def simulate(population, settings, backend: str = "auto", progress=None) -> list
     -------
     list of :class:`MemorizationResult`, one per setting, in input order.
     """
+    if not isinstance(population, Population | PopulationSpec | dict):
+        raise TypeError(f"population must be a Population, PopulationSpec or dict, got {type(population).__name__}")
     pop = population if isinstance(population, Population) else build_population(population)
     settings = [settings] if isinstance(settings, Setting) else list(settings)
+    bad = [type(s).__name__ for s in settings if not isinstance(s, Setting)]
+    if bad:
+        raise TypeError(f"settings must be Setting objects, got {bad[0]}")
     _check_batch(settings)
     kern = get_kernels(backend)
     n_set, n_fact = len(settings), pop.n

@@ -282,6 +282,9 @@ class SweepSummary:
     out_dir: str
     errors: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
 
 class _Progress:
     def __init__(self, total: int, done: int, enabled: bool):

@@ -96,3 +96,10 @@ def test_too_many_race_chunks_is_a_clear_error():
     dyn = Dynamics(kind="race", eta=1.0, max_step=1e-6)
     with pytest.raises(ValueError, match="max_step"):
         simulate(POP, Setting(1e6, 0.1, (1e12,), dynamics=dyn), backend="numpy")
+
+
+def test_wrong_types_are_type_errors():
+    with pytest.raises(TypeError, match="population"):
+        simulate("zipf", Setting(1e6, 0.1, (1e9,)), backend="numpy")
+    with pytest.raises(TypeError, match="settings"):
+        simulate(POP, [{"params": 1e6}], backend="numpy")
