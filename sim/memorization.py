@@ -138,6 +138,7 @@ class CheckpointResult:
     mean_strength: float
     boundary_fraction: float
     capacity_used: float
+    f_thres_subset: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,21 @@ def _fthres(pop: Population, fb_cnt: np.ndarray, ratio: float, tokens_per_fact: 
     i = int(below[0])
     t = (0.5 - frac[i - 1]) / (frac[i] - frac[i - 1])
     return float(math.exp(logf[i - 1] + t * (logf[i] - logf[i - 1])))
+
+
+SUBSET_TARGET = 0.8
+
+
+def _fthres_subset(pop: Population, accuracy: np.ndarray, ratio: float, tokens_per_fact: float) -> float:
+    """'First subset below 80 %' estimator of capacity-allocation §4.1: the per-fact frequency r·p/T_fact of the
+    most frequent subset whose learned fraction is < 0.8 (NaN without subsets or if none is below)."""
+    if not pop.table_mode or pop.nsubsets < 2:
+        return math.nan
+    order = np.argsort(-pop.subset_p, kind="stable")
+    below = np.nonzero(accuracy[order] < SUBSET_TARGET)[0]
+    if below.size == 0:
+        return math.nan
+    return float(ratio * pop.subset_p[order[below[0]]] / tokens_per_fact)
 
 
 def _check_batch(settings: list[Setting]) -> None:
@@ -365,6 +381,7 @@ def simulate(population, settings, backend: str = "auto", progress=None) -> list
                 mean_strength=float(totals[i, 3] / (n_fact * 2.0 ** 32)) if race else math.nan,
                 boundary_fraction=float(levels[i].boundary_count / n_fact),
                 capacity_used=levels[i].capacity_used,
+                f_thres_subset=_fthres_subset(pop, sub_cnt[i] / sizes, s.ratio, s.tokens_per_fact),
             ))
     return [MemorizationResult(setting=s.to_dict(), population=pop_spec, checkpoints=tuple(outputs[i]),
                                backend=kern.name, rng_family=kern.rng_family) for i, s in enumerate(settings)]
