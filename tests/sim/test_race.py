@@ -86,3 +86,21 @@ def test_recall_fraction_and_learned_agree_without_capacity(race_run):
 def test_race_without_eta_is_rejected():
     with pytest.raises(ValueError, match="dynamics.eta"):
         Dynamics(kind="race", eta=0.0)
+
+
+def test_recalled_fraction_matches_theory_race_accuracy():
+    """Cross-layer check with the finite-training model (theory.dynamics_models.race_core, Eq. (108)): g ~ LogN(ln g0,
+    σ) is the population's 64-class heterogeneity times c_w = g0. Tolerance: the 64 quantile classes move the CDF by
+    ≤ 1/128, binomial noise 5·√(¼/K), and 0.005 for the exposure noise around the mean field (measured max 0.004)."""
+    from phasemix.theory.dynamics_models import race_core
+
+    k, r, n, g0, eta, sigma = 200_000, 0.3, 70e6, 0.3, 8.2e-3, 0.3
+    cps = tuple(np.geomspace(2e9, 2e11, 6))
+    st = Setting(params=n, ratio=r, tokens=cps, seed=1, tokens_per_fact=T_FACT, bits_per_fact=H, lam=0.0,
+                 dynamics=Dynamics(kind="race", eta=eta, c_w=g0))
+    res = simulate(PopulationSpec("uniform", facts=k, sigma_g=sigma), st, backend="numba")[0]
+    theory = race_core(make_context(n, r, k, H, T_FACT, np.array(cps)), g0, eta, sigma)
+    tol = 1 / 128 + 5 * math.sqrt(0.25 / k) + 0.005
+    got = np.array([cp.recalled_fraction for cp in res.checkpoints])
+    assert np.all(np.abs(got - theory) <= tol), (got, theory)
+    assert got[0] < 0.01 and got[-1] > 0.85  # the ramp is inside the checkpoints
