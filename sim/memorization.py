@@ -284,7 +284,8 @@ def stream_uid(setting: Setting, pop_spec: dict) -> int:
     return _rng.setting_uid({"model": MODEL_VERSION, "population": pop_spec, "setting": body})
 
 
-def simulate(population, settings, backend: str = "auto", progress=None) -> list[MemorizationResult]:
+def simulate(population, settings, backend: str = "auto", progress=None,
+             on_checkpoint=None) -> list[MemorizationResult]:
     """Run M1/M2 for a batch of settings sharing a population and checkpoints (Eq. (87)–(93) in docs/theory.md).
 
     Parameters
@@ -293,6 +294,9 @@ def simulate(population, settings, backend: str = "auto", progress=None) -> list
     settings : one :class:`Setting` or a list of them (same ``tokens`` checkpoints).
     backend : ``auto``, ``numpy``, ``numba``, ``cuda`` or ``cupy``.
     progress : optional callable ``(done_chunks, total_chunks)``.
+    on_checkpoint : optional callable ``(tokens, n, x, lam_bits)`` called at each checkpoint with host copies of the
+        per-fact state (exposures ``n`` [S, J] uint32, strengths ``x`` [S, J] Q0.32 or [S, 1] without the race) and
+        the stored-set thresholds on value bits [S]; for per-fact analyses (costs a device-to-host copy).
 
     Returns
     -------
@@ -363,6 +367,8 @@ def simulate(population, settings, backend: str = "auto", progress=None) -> list
             for i in free:
                 levels[i] = solved[i]
         lam_bits = np.array([lv.lam_bits for lv in levels], dtype=np.uint64)
+        if on_checkpoint is not None:
+            on_checkpoint(tokens, np.array(kern.get(n)), np.array(kern.get(x)), lam_bits.copy())
         sub_cnt, fb_cnt, err, totals = (np.asarray(kern.get(a)) for a in kern.final_reduce(
             n, x, gclass, fbin, p_fp, pop.subset_size, pop.nsubsets, pop.nfbins, inv_d, w, btab, nref, n_min,
             lam_bits, race, theta_fp))
