@@ -37,6 +37,7 @@ from phasemix.theory.dynamics_context import (  # noqa: F401  (re-exported: the 
     newton_increasing,
     replace_tokens,
 )
+from phasemix.theory.dynamics_runs import chain_run_core, chain_run_tokens
 
 # ----------------------------------------------------------------------------------------------------------------
 # Model 1: exposure-dependent capacity (c, σ, κ)
@@ -237,10 +238,14 @@ def chain_attr_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
         y = np.minimum(f / ceiling, 1.0)
         ks = [k * d for d in scales]
         dens = [np.exp(_chain_log_mean(ctx, tau0, ka, s)) - ka + 1.0 for ka in ks]
-        roots = [ka + den * -np.log1p(-y) for ka, den in zip(ks, dens)]
+        # an attribute whose M overflows never learns: the others must then reach y·A/m (m = how many can)
+        live = [np.isfinite(den) & (den < 1e300) for den in dens]
+        y_eff = y * len(ks) / np.maximum(sum(live), 1)
+        roots = [np.where(lv, ka + den * -np.log1p(-y), np.inf) for ka, den, lv in zip(ks, dens, live)]
         lo = np.minimum.reduce(roots)
-        hi = np.maximum.reduce(roots)
-        ok = (y < 1) & (ctx.ratio > 0) & np.isfinite(hi)
+        hi = np.maximum.reduce([np.where(lv, ka + den * -np.log1p(-np.minimum(y_eff, 1.0)), 0.0)
+                                for ka, den, lv in zip(ks, dens, live)])
+        ok = (y < 1) & (y_eff < 1) & (ctx.ratio > 0) & np.isfinite(hi) & np.isfinite(lo)
 
         def gap(n):
             vals = [(-np.expm1(-np.maximum(n - ka, 0.0) / den), np.where(n > ka, np.exp(-(n - ka) / den) / den, 0.0))
@@ -251,6 +256,16 @@ def chain_attr_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
         n = newton_increasing(gap, safe_lo, np.maximum(safe_hi, safe_lo))
         d = n / (ctx.ratio * ctx.p * ctx.clock)
     return np.where(f <= 0, 0.0, np.where(ok, d, np.inf))
+
+
+def chain_run_attr_core(ctx: Context, tau0, k, s) -> np.ndarray:
+    """Chain with the exact run-waiting-time law, averaged over attributes (Eqs. (120)–(121))."""
+    return chain_run_core(ctx, tau0, k, s, _scales(ctx))
+
+
+def chain_run_attr_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
+    """Smallest D where the ``chain-run`` accuracy reaches the target (bisection in n, Eq. (121))."""
+    return chain_run_tokens(ctx, target_kept, tau0, k, s, _scales(ctx))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -347,6 +362,10 @@ MODELS: dict[str, DynamicsModel] = {
         "chain-attr", "consolidation chain, per-attribute difficulty from cardinalities", ("tau0", "k", "s"),
         (1e5, 1.0, 0.2), (1e15, 1e5, 5.0), (True, True, False), (1.0e9, 170.0, 1.37),
         chain_attr_core, chain_limit, chain_attr_tokens),
+    "chain-run": DynamicsModel(
+        "chain-run", "consolidation chain, exact run-waiting-time law, per-attribute difficulty",
+        ("tau0", "k", "s"), (1e5, 1.0, 0.2), (1e15, 1e5, 5.0), (True, True, False), (1.0e9, 170.0, 1.37),
+        chain_run_attr_core, chain_limit, chain_run_attr_tokens),
     "static": DynamicsModel(
         "static", "static allocator with value multiplier and exposure ramp", ("c", "sigma", "n_r"),
         (0.05, 1e-3, 1.0), (200.0, 3.0, 1e6), (True, False, True), (3.04, 0.25, 614.0),

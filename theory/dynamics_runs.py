@@ -1,0 +1,129 @@
+"""Consolidation chain with the exact waiting-time law of a run of k survivals (model ``chain-run``).
+
+The chain of Eqs. (110)–(112) approximates the number of exposures until a fact's first run of k surviving gaps by
+a shifted exponential of the right mean. The waiting time of a success run has a known law (Feller 1968, vol. I,
+§XIII.7): with survival probability q and failure probability f = 1 − q per gap,
+
+    P(no run of k survivals within n gaps) = C·x^(−(n+1)) (n ≥ k),   1 (n < k),                (120)
+    x: the root ≠ 1/q of 1 − x + f·q^k·x^(k+1) = 0,   C = (1 − q·x)/((k + 1 − k·x)·f),
+
+accurate to a relative error that decays geometrically in n (tested against the exact recursion). Accuracy is
+averaged over the facts' attributes with k_a = k·h_a/mean(h), as in ``chain-attr``; same three parameters (τ0, k, s),
+same ceiling (the static allocator, Eq. (8)), so the D → ∞ limit is the static theory. Eqs. (120)–(121) in
+docs/theory.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phasemix.theory.dynamics_context import Context, allocated_fraction, newton_increasing
+
+
+def _log_fail(ctx: Context, tau0, s) -> np.ndarray:
+    """``u^s = −ln q`` per gap, ``u = (1−r)·Δ/τ(N)`` (Eq. (110))."""
+    tau = np.asarray(tau0, float) * (ctx.params / ctx.reference_params) ** ctx.a1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        gap = 1.0 / ctx.p / ctx.ratio
+        return ((1.0 - ctx.ratio) * gap / tau) ** np.asarray(s, float)
+
+
+def run_decay(us, k) -> np.ndarray:
+    """Decay rate ``ln x`` of Eq. (120) for ``−ln q = us`` and run length ``k`` (arrays broadcast).
+
+    In ``y = ln x``, ``H(y) = e^y − 1 − f·e^(−k·us + (k+1)·y)`` has the trivial root ``y = us`` (cancelled by the
+    generating function's numerator) and an extremum at ``y_m = us − ln((k+1)·f)/k``; the wanted root lies in
+    ``(0, y_m)`` when ``(k+1)·f > 1`` (H rises there) and in ``(y_m, us − ln(f)/k)`` otherwise (H falls there),
+    found by safeguarded Newton.
+    """
+    us, k = np.broadcast_arrays(np.asarray(us, float), np.asarray(k, float))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        f = -np.expm1(-us)
+        log_fq = np.log(f) - k * us  # ln(f·q^k)
+        y_m = us - (np.log(f) + np.log1p(k)) / k
+        rising = y_m < us
+        sign = np.where(rising, 1.0, -1.0)
+
+        def fun(y):
+            tail = np.exp(log_fq + (k + 1) * y)
+            return sign * (np.expm1(y) - tail), sign * (np.exp(y) - (k + 1) * tail)
+
+        lo = np.where(rising, 0.0, y_m)
+        hi = np.where(rising, y_m, us - np.log(f) / k)
+        x0 = np.where(rising, np.log1p(np.exp(np.minimum(log_fq, 0.0))), 0.5 * (lo + hi))
+        ok = np.isfinite(lo) & np.isfinite(hi) & (us > 0)
+        y = newton_increasing(fun, np.where(ok, lo, 0.0), np.where(ok, np.maximum(hi, lo), 1.0), np.where(ok, x0, 0.5))
+    return np.where(ok, y, np.where(us > 0, 0.0, np.inf))
+
+
+def _run_terms(ctx: Context, tau0, k, s, scales) -> tuple[np.ndarray, ...]:
+    """Per-attribute constants of Eq. (120), stacked on a leading attribute axis: ``k_a``, ``1 − q^k_a``,
+    ``f·q^k_a``, ``S(2k_a)`` and the tail rate ``y_a``."""
+    us = _log_fail(ctx, tau0, s)
+    k = np.asarray(k, float)
+    nd = max(us.ndim, k.ndim)
+    us, ka = np.broadcast_arrays(us[None], np.reshape(scales, (-1,) + (1,) * nd) * k[None])
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        first = -np.expm1(-ka * us)  # 1 − q^k: P(run at the first k gaps) is q^k
+        fqk = -np.expm1(-us) * np.exp(-ka * us)
+        at_2k = np.maximum(first - ka * fqk, 0.0)
+    return ka, first, fqk, at_2k, run_decay(us, ka)
+
+
+def _survival(n, terms) -> np.ndarray:
+    """P(no run of k survivals within n gaps), Eq. (120), per attribute: 1 below k; exact ``1 − q^k − (n−k)·f·q^k``
+    on [k, 2k] (a run ending at gap m ∈ (k, 2k] needs a failure at m − k then k survivals); geometric tail
+    ``S(2k)·e^(−y·(n−2k))`` from the exact value at 2k on."""
+    ka, first, fqk, at_2k, y = terms
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        head = np.maximum(first - (np.minimum(n, 2 * ka) - ka) * fqk, 0.0)
+        tail = at_2k * np.exp(-y * np.maximum(n - 2 * ka, 0.0))
+        out = np.where(n < ka, 1.0, np.where(n <= 2 * ka, head, tail))
+    return np.where(np.isinf(n), 0.0, out)
+
+
+def _run_root(level, terms) -> np.ndarray:
+    """Smallest n with ``S(n) ≤ level`` per attribute (inverse of Eq. (120))."""
+    ka, first, fqk, at_2k, y = terms
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        linear = ka + (first - level) / fqk
+        tail = 2 * ka + (np.log(at_2k) - np.log(level)) / y
+    return np.where(level >= first, ka, np.where(level >= at_2k, linear, tail))
+
+
+def chain_run_core(ctx: Context, tau0, k, s, scales) -> np.ndarray:
+    """Accuracy ``ρ·F_static·mean_a(1 − S_a(n_eff))`` with ``S_a`` from Eq. (120) at ``k_a`` (Eq. (121))."""
+    n = ctx.exposures
+    rise = 1.0 - np.mean(_survival(n, _run_terms(ctx, tau0, k, s, scales)), axis=0)
+    rise = np.where(np.isinf(n), 1.0, rise)
+    ceiling = allocated_fraction(ctx, ctx.b_max, 0.0, 0.0)
+    return ctx.keep * ceiling * np.where(ctx.ratio > 0, rise, 0.0)
+
+
+def chain_run_tokens(ctx: Context, target_kept, tau0, k, s, scales) -> np.ndarray:
+    """Smallest D with accuracy ≥ target: bisection in ln n between the attributes' own roots.
+
+    Each attribute alone reaches ``y = F*/F_static`` at its root of ``S_a(n) = 1 − y`` (closed form); the mixture
+    is non-decreasing in n (with jumps at the k_a) and crosses y between the smallest and the largest of these
+    roots, so bisection finds the smallest crossing (it keeps the upper end: accuracy there is ≥ the target).
+    Beyond D = 1e300 tokens the answer is inf.
+    """
+    f = np.asarray(target_kept, float)
+    ceiling = allocated_fraction(ctx, ctx.b_max, 0.0, 0.0)
+    terms = _run_terms(ctx, tau0, k, s, scales)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y = np.minimum(f / ceiling, 1.0)
+        roots = _run_root(1.0 - y, terms)
+        # attributes too slow for the float range: search up to the exposures of D = 1e300 tokens at most
+        cap = 1e300 * ctx.ratio * ctx.p * ctx.clock
+        lo = roots.min(axis=0)
+        hi = np.where(roots.max(axis=0) <= cap, roots.max(axis=0), cap)
+        reach = 1.0 - np.mean(_survival(hi, terms), axis=0) >= y
+        ok = (y < 1) & (ctx.ratio > 0) & np.isfinite(hi) & (lo > 0) & (lo <= hi) & reach
+        lo, hi = np.log(np.where(ok, lo, 1.0)), np.log(np.where(ok, hi, 1.0))
+        for _ in range(56):  # ln(hi/lo) < 700: 56 halvings leave a relative bracket below 1e-14
+            mid = 0.5 * (lo + hi)
+            up = 1.0 - np.mean(_survival(np.exp(mid), terms), axis=0) >= y
+            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+        d = np.exp(hi) / (ctx.ratio * ctx.p * ctx.clock)
+    return np.where(f <= 0, 0.0, np.where(ok, d, np.inf))
