@@ -153,9 +153,10 @@ class SweepConfig:
         return d
 
     def identity(self) -> dict:
-        """The part of the config that determines results (not how they are run)."""
+        """What a results folder is about: model, population, fixed setting fields, dynamics. The grid and the seeds
+        may grow between runs (records are keyed per setting), how it runs (backend, batch, executor) may change."""
         d = self.to_dict()
-        for k in ("backend", "batch", "executor", "workers", "name"):
+        for k in ("backend", "batch", "executor", "workers", "name", "grid", "seeds"):
             d.pop(k)
         return d
 
@@ -337,9 +338,10 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path, executor: Executor | None =
             manifest = store.read_manifest()
             if manifest is not None and manifest.get("identity") != _jsonable(cfg.identity()):
                 raise ConfigError(f"results folder {str(out_dir)!r} holds a different sweep; use another --out")
-            if manifest is None:
+            if manifest is None or manifest.get("config") != _jsonable(cfg.to_dict()):
                 store.write_manifest({"identity": _jsonable(cfg.identity()), "config": _jsonable(cfg.to_dict()),
-                                      "created": utc_now(), "pkg_version": __version__})
+                                      "created": (manifest or {}).get("created", utc_now()), "updated": utc_now(),
+                                      "pkg_version": __version__})
             done = store.completed_keys()
             all_keys = {point_key(cfg.model, pt, cfg._population_dict(), family) for pt in cfg.points()}
             tasks = cfg.tasks(skip=done, rng_family=family)

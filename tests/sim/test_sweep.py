@@ -96,9 +96,18 @@ tokens = ["1B"]
 
 def test_manifest_mismatch_is_refused(tmp_path):
     run_sweep(SweepConfig.from_dict(TINY), tmp_path, progress=False, max_tasks=1)
-    other = {**TINY, "grid": {**TINY["grid"], "ratio": [0.5]}}
+    other = {**TINY, "population": {**TINY["population"], "exponent": 2.0}}
     with pytest.raises(ConfigError, match="different sweep"):
         run_sweep(SweepConfig.from_dict(other), tmp_path, progress=False)
+
+
+def test_a_sweep_can_grow_its_grid_and_seeds(tmp_path):
+    run_sweep(SweepConfig.from_dict(TINY), tmp_path, progress=False)
+    bigger = {**TINY, "sweep": {**TINY["sweep"], "seeds": [0, 1, 2]},
+              "grid": {**TINY["grid"], "ratio": [0.05, 0.2, 0.4]}}
+    s = run_sweep(SweepConfig.from_dict(bigger), tmp_path, progress=False)
+    assert (s.total, s.already_done, s.ran) == (27, 12, 15)
+    assert ResultStore(tmp_path).read_manifest()["config"]["seeds"] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("patch, match", [
