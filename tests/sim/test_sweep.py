@@ -189,3 +189,11 @@ def test_store_records_carry_provenance(tmp_path):
     rec = ResultStore(tmp_path).records()[0]
     assert rec["rng_family"] == "xoro-v1" and rec["backend"] == "numpy" and rec["pkg_version"]
     assert Path(tmp_path / "sweep.json").exists()
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLE_CONFIG.parent.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_plans(path, tmp_path, capsys):
+    cfg = SweepConfig.from_toml(path)
+    assert cfg.tasks() and cfg.points()
+    assert cli_main(["simulate", "-c", str(path), "-o", str(tmp_path / "o"), "--dry-run", "--backend", "numpy"]) == 0
+    assert "to run" in capsys.readouterr().out
