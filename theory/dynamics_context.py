@@ -147,7 +147,7 @@ def newton_increasing(fun: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
         lo = np.where(up, lo, x)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = x - f / df
-        ok = np.isfinite(step) & (step > lo) & (step < hi)
+        ok = np.isfinite(step) & (step > lo) & (step <= hi)  # a root at the bracket's upper end is accepted
         x_new = np.where(ok, step, 0.5 * (lo + hi))
         x_new = np.where(f == 0, x, x_new)
         done = np.abs(x_new - x) <= xtol * (1.0 + np.abs(x))
