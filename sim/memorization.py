@@ -216,7 +216,7 @@ def _chunk_schedule(settings: list[Setting], pop: Population) -> list[tuple[floa
     return out
 
 
-def _exposure_args(pop: Population, settings: list[Setting], delta: float):
+def _exposure_args(pop: Population, settings: list[Setting], delta: np.ndarray):
     """Host tables for one chunk: (mode, tab_of [S, C], scale [S], nsub [S, C], tables) (Eq. (85)–(86)).
 
     Table mode: class c of setting s draws ``nsub[s, c]`` times from a table of mean μ_c/nsub (≤ 2^16). Digit mode:
@@ -224,13 +224,13 @@ def _exposure_args(pop: Population, settings: list[Setting], delta: float):
     """
     n_set = len(settings)
     if pop.table_mode:
-        means = np.stack([exposure_means(pop, s.ratio, s.tokens_per_fact, delta) for s in settings])
+        means = np.stack([exposure_means(pop, s.ratio, s.tokens_per_fact, d) for s, d in zip(settings, delta)])
         nsub = np.maximum(1, np.ceil(means / (_poisson.MAX_TABLE_MEAN * 0.999))).astype(np.int64)
         per = means / nsub
         uniq, inv = np.unique(per, return_inverse=True)
         tables = _poisson.build_tables(uniq)
         return 0, inv.reshape(per.shape).astype(np.int64), np.zeros(n_set), nsub, tables
-    scale = np.array([s.ratio / s.tokens_per_fact * delta * 2.0 ** _poisson.FIXED_SHIFT for s in settings])
+    scale = np.array([s.ratio / s.tokens_per_fact * d * 2.0 ** _poisson.FIXED_SHIFT for s, d in zip(settings, delta)])
     if float(pop.p.max()) * scale.max() >= 2.0 ** 63:
         raise ValueError("an exposure mean exceeds 2^31 per chunk; use more checkpoints (M2) or fewer tokens")
     return 1, np.zeros((n_set, 1), dtype=np.int64), scale, np.zeros((n_set, 1), dtype=np.int64), \
@@ -268,13 +268,21 @@ def _fthres_subset(pop: Population, accuracy: np.ndarray, ratio: float, tokens_p
     return float(ratio * pop.subset_p[order[below[0]]] / tokens_per_fact)
 
 
+def _single_shot(settings: list[Setting]) -> bool:
+    """M1 batches: one checkpoint each and no race, so every setting may have its own D (one chunk)."""
+    return all(len(s.tokens) == 1 and not s.dynamics.race for s in settings)
+
+
 def _check_batch(settings: list[Setting]) -> None:
     if not settings:
         raise ValueError("settings must not be empty")
+    if _single_shot(settings):
+        return
     first = settings[0]
     for s in settings[1:]:
         if s.tokens != first.tokens:
-            raise ValueError(f"settings in one batch must share checkpoints, got {first.tokens} and {s.tokens}")
+            raise ValueError(f"settings in one batch must share checkpoints (unless each has one checkpoint and no "
+                             f"race), got {first.tokens} and {s.tokens}")
 
 
 def stream_uid(setting: Setting, pop_spec: dict) -> int:
@@ -291,10 +299,11 @@ def simulate(population, settings, backend: str = "auto", progress=None,
     Parameters
     ----------
     population : a :class:`Population` or a :class:`PopulationSpec` / dict to build one.
-    settings : one :class:`Setting` or a list of them (same ``tokens`` checkpoints).
+    settings : one :class:`Setting` or a list of them: the same ``tokens`` checkpoints, or (M1) one checkpoint each
+        and no race, with any tokens.
     backend : ``auto``, ``numpy``, ``numba``, ``cuda`` or ``cupy``.
     progress : optional callable ``(done_chunks, total_chunks)``.
-    on_checkpoint : optional callable ``(tokens, n, x, lam_bits)`` called at each checkpoint with host copies of the
+    on_checkpoint : optional callable ``(tokens [S], n, x, lam_bits)`` called at each checkpoint with host copies of the
         per-fact state (exposures ``n`` [S, J] uint32, strengths ``x`` [S, J] Q0.32 or [S, 1] without the race) and
         the stored-set thresholds on value bits [S]; for per-fact analyses (costs a device-to-host copy).
 
@@ -341,14 +350,17 @@ def simulate(population, settings, backend: str = "auto", progress=None,
     qw = race_power_table(np.stack([np.minimum(np.floor(np.exp(-s.dynamics.eta * pop.w_classes * s.dynamics.c_w)
                                                          * 2.0 ** 32), 2.0 ** 32).astype(np.uint64)
                                     for s in settings]))
-    schedule = _chunk_schedule(settings, pop)
+    if _single_shot(settings):  # M1: one chunk, each setting with its own D
+        schedule = [(np.array([s.tokens[0] for s in settings]), True)]
+    else:
+        schedule = [(np.full(n_set, d), at) for d, at in _chunk_schedule(settings, pop)]
     cp_index = 0
     outputs: list[list[CheckpointResult]] = [[] for _ in settings]
-    table_cache: dict[float, tuple] = {}
+    table_cache: dict[bytes, tuple] = {}
     for k, (delta, at_cp) in enumerate(schedule):
-        if delta not in table_cache:
-            table_cache[delta] = _exposure_args(pop, settings, delta)
-        mode, tab_of, scale, nsub, tables = table_cache[delta]
+        if delta.tobytes() not in table_cache:
+            table_cache[delta.tobytes()] = _exposure_args(pop, settings, delta)
+        mode, tab_of, scale, nsub, tables = table_cache[delta.tobytes()]
         rho_half = np.minimum(np.floor(np.exp(-eta * e_rate * delta / 2.0) * 2.0 ** 32), 2.0 ** 32).astype(np.uint64)
         kern.advance(n, x, bases, pmix, gclass, pop.subset_size, mode, tab_of, scale, nsub, tables, k,
                      _rng.PURPOSE_EXPOSURE, race, rho_half, qw)
@@ -356,9 +368,9 @@ def simulate(population, settings, backend: str = "auto", progress=None,
             progress(k + 1, len(schedule))
         if not at_cp:
             continue
-        tokens = settings[0].tokens[cp_index]
+        tokens = np.array([s.tokens[cp_index] for s in settings])
         cp_index += 1
-        inv_d = np.full(n_set, 1.0 / tokens)
+        inv_d = 1.0 / tokens
         levels = [fixed_level(s.lam) if s.lam is not None else None for s in settings]
         free = [i for i, lv in enumerate(levels) if lv is None]
         if free:
@@ -368,14 +380,14 @@ def simulate(population, settings, backend: str = "auto", progress=None,
                 levels[i] = solved[i]
         lam_bits = np.array([lv.lam_bits for lv in levels], dtype=np.uint64)
         if on_checkpoint is not None:
-            on_checkpoint(tokens, np.array(kern.get(n)), np.array(kern.get(x)), lam_bits.copy())
+            on_checkpoint(tokens.copy(), np.array(kern.get(n)), np.array(kern.get(x)), lam_bits.copy())
         sub_cnt, fb_cnt, err, totals = (np.asarray(kern.get(a)) for a in kern.final_reduce(
             n, x, gclass, fbin, p_fp, pop.subset_size, pop.nsubsets, pop.nfbins, inv_d, w, btab, nref, n_min,
             lam_bits, race, theta_fp))
         sizes = pop.subset_sizes()
         for i, s in enumerate(settings):
             outputs[i].append(CheckpointResult(
-                tokens=tokens,
+                tokens=float(tokens[i]),
                 learned_fraction=float(sub_cnt[i].sum() / n_fact),
                 subset_accuracy=tuple(float(v) for v in sub_cnt[i] / sizes),
                 lambda_hat=levels[i].lambda_hat,

@@ -181,7 +181,12 @@ class SweepConfig:
             key = point_key(self.model, pt, pop, rng_family)
             if key in skip:
                 continue
-            gk = repr(pt.get("tokens")) if self.model != "m3" else repr(pt["real_share"])
+            if self.model == "m3":
+                gk = repr(pt["real_share"])
+            elif self.model == "m1" and self.dynamics.get("kind", "none") in ("none", "bn"):
+                gk = "m1"  # one checkpoint each, no race: any token budgets share a launch
+            else:
+                gk = repr(pt.get("tokens"))
             groups.setdefault(gk, []).append((key, pt))
         tasks = []
         for items in groups.values():

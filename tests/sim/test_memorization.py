@@ -89,7 +89,15 @@ def test_bad_dynamics(kwargs, name):
 
 def test_batch_must_share_checkpoints():
     with pytest.raises(ValueError, match="share checkpoints"):
-        simulate(POP, [Setting(1e6, 0.1, (1e9,)), Setting(1e6, 0.1, (2e9,))], backend="numpy")
+        simulate(POP, [Setting(1e6, 0.1, (1e9, 2e9)), Setting(1e6, 0.1, (2e9, 3e9))], backend="numpy")
+
+
+def test_m1_batch_with_different_token_budgets_equals_separate_runs():
+    sts = [Setting(1e6, 0.1, (d,), seed=3) for d in (1e8, 1e9, 1e10)]
+    batch = simulate(POP, sts, backend="numba")
+    alone = [simulate(POP, s, backend="numpy")[0] for s in sts]
+    assert [repr(r.checkpoints) for r in batch] == [repr(r.checkpoints) for r in alone]
+    assert [r.checkpoints[0].tokens for r in batch] == [1e8, 1e9, 1e10]
 
 
 def test_too_many_race_chunks_is_a_clear_error():
