@@ -29,9 +29,9 @@ def test_calibrate_all_names_winner_and_margin(tmp_path, capsys):
     code = main(["calibrate", "--data", "gu2025-70m", "--model", "all", "--out", str(out), "--bootstrap", "2"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "winner: chain-attr (lowest AIC); AIC lower by 2.03 than race" in text
+    assert "winner: chain-run (lowest AIC); AIC lower by 7.83 than chain-attr" in text
     assert "one calibration size" in text
-    assert Calibration.from_json(out).model == "chain-attr"
+    assert Calibration.from_json(out).model == "chain-run"
 
 
 def test_calibrate_csv_path_and_errors(tmp_path, capsys):
@@ -50,7 +50,9 @@ def test_calibrate_csv_path_and_errors(tmp_path, capsys):
                      + "".join(f"70e6,{r},320000,100,45.6,32e9,{a}\n" for r, a in [(0.3, 0.07), (0.35, 0.27),
                                                                                   (0.4, 0.4), (0.45, 0.58)]))
     assert main(["calibrate", "--data", str(plain), "--model", "chain-attr", "--out", str(tmp_path / "x.json")]) == 1
-    assert "needs the attributes' cardinalities" in capsys.readouterr().err
+    assert "'chain-run' need the attributes' cardinalities" in capsys.readouterr().err
+    assert main(["calibrate", "--data", str(plain), "--model", "chain-run", "--out", str(tmp_path / "x.json")]) == 1
+    assert "need the attributes' cardinalities" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["calibrate", "--data", "gu2025-70m", "--model", "magic", "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()

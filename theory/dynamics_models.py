@@ -217,7 +217,8 @@ def chain_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
 
 def _scales(ctx: Context) -> tuple[float, ...]:
     if ctx.attribute_scale is None:
-        raise ValueError("model 'chain-attr' needs the attributes' cardinalities (KnowledgeSet.cardinalities, or "
+        raise ValueError("models 'chain-attr' and 'chain-run' need the attributes' cardinalities "
+                         "(KnowledgeSet.cardinalities, or "
                          "the CSV column 'cardinalities', the same on every row)")
     return ctx.attribute_scale
 

@@ -146,5 +146,7 @@ def chain_run_tokens(ctx: Context, target_kept, tau0, k, s, scales) -> np.ndarra
         lo = np.where(done, hi, lo)  # a single point: Newton returns it
         n = np.where(jump_n > 0, jump_n, np.exp(newton_increasing(gap_slope, np.minimum(lo, hi), hi)))
         d = n / (ctx.ratio * ctx.p * ctx.clock)
+        for _ in range(2):  # D's exposures (Context.exposures) must not round below n: a jump sits at n
+            d = np.where(ctx.ratio * d * ctx.p * ctx.clock < n, np.nextafter(d, np.inf), d)
     return np.where(f <= 0, 0.0, np.where(ok, d, np.inf))
 

@@ -1,8 +1,9 @@
 """``phasemix calibrate --data CSV_OR_NAME --model M --out CAL.json``: fit a finite-training model.
 
 Models: ``exposure`` (exposure-dependent capacity), ``race`` (forgetting race, mean field), ``chain`` (consolidation
-chain), ``chain-attr`` (the chain with per-attribute difficulty from the CSV's ``cardinalities``), ``static``
-(static allocator with a ramp: the baseline), or ``all`` (fit every model, compare them by AIC and leave-one-out
+chain), ``chain-attr`` (the chain with per-attribute difficulty from the CSV's ``cardinalities``), ``chain-run``
+(the same with the exact waiting-time law of a run of k survivals), ``static`` (static allocator with a ramp: the
+baseline), or ``all`` (fit every model, compare them by AIC and leave-one-out
 error, write the winner to ``--out``). ``--data`` is a shipped dataset name (``gu2025-70m``) or a CSV file (schema:
 ``phasemix.theory.datasets``; docs/parts/dynamics.md). The file written is read by
 ``phasemix predict --tokens D --calibration CAL.json``.
@@ -15,7 +16,9 @@ import json
 import math
 import sys
 
-MODEL_CHOICES = ("exposure", "race", "chain", "chain-attr", "static", "all")
+MODEL_CHOICES = ("exposure", "race", "chain", "chain-attr", "chain-run", "static", "all")
+#: Models that need the attributes' cardinalities (skipped by ``--model all`` when the data have none).
+NEEDS_CARDINALITIES = ("chain-attr", "chain-run")
 
 
 def register(subparsers) -> None:
@@ -72,7 +75,7 @@ def run(args) -> int:
     table = load(args.data)
     names = tuple(MODELS) if args.model == "all" else (args.model,)
     if args.model == "all" and table.shared_cardinalities is None:
-        names = tuple(n for n in names if n != "chain-attr")  # needs the attributes' cardinalities
+        names = tuple(n for n in names if n not in NEEDS_CARDINALITIES)
     cals = []
     for name in names:
         if not args.json:
@@ -100,14 +103,14 @@ def run(args) -> int:
         print(json.dumps(_clean(report), indent=2, allow_nan=False))
         return 0
     print(f"data: {table.name} ({len(table)} rows){' - ' + table.citation if table.citation else ''}")
-    header = f"{'model':<9} {'objective':>10} {'AIC':>8} {'LOO acc':>8} {'LOO lnT':>8} {'max|dacc|':>9} " \
+    header = f"{'model':<10} {'objective':>10} {'AIC':>8} {'LOO acc':>8} {'LOO lnT':>8} {'max|dacc|':>9} " \
              f"{'max|dT|/T':>9}  parameters [{best.ci_level:.0%} CI]"
     print(header)
     for c in cals:
         acc = _acceptance(c)
         pars = ", ".join(f"{n}={_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]"
                          for n, v, lo, hi in zip(c.parameter_names, c.parameters, c.ci_low, c.ci_high))
-        print(f"{c.model:<9} {c.objective:>10.5f} {c.aic:>8.2f} {_fmt(c.loo_rmse_accuracy):>8} "
+        print(f"{c.model:<10} {c.objective:>10.5f} {c.aic:>8.2f} {_fmt(c.loo_rmse_accuracy):>8} "
               f"{_fmt(c.loo_rmse_log_tokens):>8} {_fmt(acc['max_accuracy_error']):>9} "
               f"{_fmt(acc['max_tokens_rel_error']):>9}  {pars}")
     if len(cals) > 1:

@@ -258,5 +258,7 @@ def test_chain_attr_is_the_mean_over_attributes_and_needs_cardinalities():
     per_attr = [dy.accuracy("chain", (th[0], th[1] * ha / h.mean(), th[2]), 70e6, RATIOS, plain, 32e9) for ha in h]
     np.testing.assert_allclose(dy.accuracy("chain-attr", th, 70e6, RATIOS, SYNBIO, 32e9), np.mean(per_attr, axis=0),
                                rtol=1e-13, atol=1e-15)
-    with pytest.raises(ValueError, match="needs the attributes' cardinalities"):
+    with pytest.raises(ValueError, match="need the attributes' cardinalities"):
         dy.accuracy("chain-attr", th, 70e6, 0.3, plain, 32e9)
+    with pytest.raises(ValueError, match="need the attributes' cardinalities"):
+        dy.tokens_to_target("chain-run", FITS["chain-run"], 70e6, 0.3, plain, 0.4)
