@@ -19,6 +19,7 @@ A Ray executor would submit ``ray.remote(fn).remote(arg)`` per task and yield ou
 from __future__ import annotations
 
 import abc
+import logging
 import os
 import traceback as _tb
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from phasemix._checks import check_choice, check_int
+from phasemix.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,29 @@ class LocalExecutor(Executor):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(kind: str = "serial", workers: int | None = None) -> Executor:
-    """Build an executor by name: ``"serial"`` or ``"local"``."""
-    check_choice("executor", kind, ("serial", "local"))
-    return SerialExecutor() if kind == "serial" else LocalExecutor(workers=workers)
+EXECUTORS = ("serial", "local", "ray")
+
+
+def make_executor(kind: str = "serial", workers: int | None = None, address: str | None = None) -> Executor:
+    """Build an executor by name: ``"serial"``, ``"local"`` (process pool) or ``"ray"`` (docs/distributed.md).
+
+    ``workers`` is the pool size (local) or the CPUs of a local Ray instance; with an ``address`` the cluster's
+    size comes from ``ray start`` and ``workers`` is not used. ``address`` is only valid with ``"ray"``. Ray is
+    imported only for ``"ray"``.
+    """
+    check_choice("executor", kind, EXECUTORS)
+    if address is not None and kind != "ray":
+        raise ConfigError(f"address {address!r} applies only to executor 'ray', got executor {kind!r}")
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "local":
+        return LocalExecutor(workers=workers)
+    from phasemix.sim import ray_executor as rx
+
+    if not rx.ray_available():
+        raise ImportError(f"executor 'ray' needs Ray, which is not installed here: {rx.INSTALL_HINT}")
+    rx.check_address(address)
+    if address is not None and workers is not None:
+        log.info("executor 'ray' at %s: workers=%s not used (the cluster's size is set by `ray start`)",
+                 address, workers)
+    return rx.RayExecutor(address=address, num_cpus=workers if address is None else None)

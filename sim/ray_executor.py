@@ -27,13 +27,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from phasemix._checks import check_choice, check_int
-from phasemix.errors import ConfigError
-from phasemix.sim.executors import Executor, LocalExecutor, PointOutcome, SerialExecutor
+from phasemix._checks import check_int
+from phasemix.sim.executors import Executor, PointOutcome
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("serial", "local", "ray")
 INSTALL_HINT = "pip install phasemix[distributed]"
 #: Compute backends (phasemix.kernels) whose points need a GPU.
 GPU_BACKENDS = ("cuda", "cupy")
@@ -310,25 +308,3 @@ def _check_amount(name: str, value: Any, *, allow_zero: bool) -> float:
         rule = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise ValueError(f"{name} must be {rule}, got {value!r}")
     return float(value)
-
-
-def make_executor(name: str = "serial", address: str | None = None, workers: int | None = None) -> Executor:
-    """Build an executor by name for the CLIs: ``"serial"``, ``"local"`` (process pool) or ``"ray"``.
-
-    ``workers`` is the pool size (local) or the CPUs of a local Ray instance; with an ``address`` the cluster's
-    size comes from ``ray start`` and ``workers`` is not used. ``address`` is only valid with ``"ray"``.
-    """
-    check_choice("executor", name, EXECUTORS)
-    if address is not None and name != "ray":
-        raise ConfigError(f"address {address!r} applies only to executor 'ray', got executor {name!r}")
-    if name == "serial":
-        return SerialExecutor()
-    if name == "local":
-        return LocalExecutor(workers=workers)
-    if not ray_available():
-        raise ImportError(f"executor 'ray' needs Ray, which is not installed here: {INSTALL_HINT}")
-    check_address(address)
-    if address is not None and workers is not None:
-        log.info("executor 'ray' at %s: workers=%s not used (the cluster's size is set by `ray start`)",
-                 address, workers)
-    return RayExecutor(address=address, num_cpus=workers if address is None else None)

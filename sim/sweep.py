@@ -3,7 +3,7 @@
 Config (TOML; every key optional except the grid; unknown keys are errors)::
 
     [sweep]       name, model ("m1" | "m2" | "m3"), backend, seeds = [..], batch (settings per task),
-                  executor ("serial" | "local"), workers
+                  executor ("serial" | "local" | "ray"), workers
     [population]  PopulationSpec fields (m1/m2)
     [grid]        m1: params, ratio, tokens (one setting per value); m2: params, ratio, tokens = checkpoints;
                   m3: samples, real_share       (counts accept "70M", "1B", 1e9)
@@ -31,7 +31,7 @@ from typing import Any
 from phasemix import __version__
 from phasemix.errors import ConfigError
 from phasemix.kernels import rng as _rng
-from phasemix.sim.executors import Executor, make_executor
+from phasemix.sim.executors import EXECUTORS, Executor, make_executor
 from phasemix.sim.plots import learned_table, plot_learned  # noqa: F401 - part of the sweep API
 from phasemix.sim.store import ResultStore, encode_outputs, record_key, utc_now
 from phasemix.units import parse_count
@@ -119,8 +119,8 @@ class SweepConfig:
             v = sw.get(key, 16 if key == "batch" else 2)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise _fail(f"sweep.{key} must be an integer >= 1, got {v!r}")
-        if sw.get("executor", "serial") not in ("serial", "local"):
-            raise _fail(f"sweep.executor must be 'serial' or 'local', got {sw.get('executor')!r}")
+        if sw.get("executor", "serial") not in EXECUTORS:
+            raise _fail(f"sweep.executor must be one of {', '.join(EXECUTORS)}, got {sw.get('executor')!r}")
         grid = dict(data.get("grid", {}))
         need = GRID_KEYS[model]
         bad = set(grid) - set(need)

@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
                    help="compute backend (overrides the config; PHASEMIX_BACKEND replaces 'auto')")
     p.add_argument("--seed", type=int, help="run only this seed (replaces sweep.seeds)")
-    p.add_argument("--executor", choices=("serial", "local"), help="how to run tasks (overrides the config)")
-    p.add_argument("--workers", type=int, help="processes for --executor local")
+    p.add_argument("--executor", choices=("serial", "local", "ray"), help="how to run tasks (overrides the config)")
+    p.add_argument("--address", help="Ray cluster HOST:PORT, ray://HOST:PORT or auto (with --executor ray; "
+                                     "default: start a local Ray); see docs/distributed.md")
+    p.add_argument("--workers", type=int, help="processes (local) or CPUs of a local Ray (ray)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--plot", help="PNG of the learned fraction over (N, r) with the theory boundary (inside --out)")
     p.add_argument("--parquet", help="export the results to this Parquet file (inside --out)")
@@ -79,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
               f"{len(points) - todo} already in {str(out_dir)!r}, {todo} to run in {len(tasks)} tasks "
               f"({cfg.executor} executor)")
         return 0
-    summary = run_sweep(cfg, out_dir, progress=not args.quiet)
+    from phasemix.sim.executors import make_executor
+
+    with make_executor(cfg.executor, cfg.workers, address=args.address) as executor:
+        summary = run_sweep(cfg, out_dir, executor=executor, progress=not args.quiet)
     print(f"sweep {cfg.name!r}: {summary.ran} settings run, {summary.already_done} already done, "
           f"{summary.failed} failed, results in {str(out_dir / 'results.jsonl')!r}")
     for err in summary.errors:

@@ -17,7 +17,7 @@ import pytest
 
 from phasemix.errors import ConfigError
 from phasemix.sim import ray_executor as rx
-from phasemix.sim.executors import Executor, LocalExecutor, SerialExecutor
+from phasemix.sim.executors import Executor, LocalExecutor, SerialExecutor, make_executor
 from phasemix.sim.store import RESULTS_NAME
 from phasemix.sim.sweep import EXAMPLE_CONFIG, SweepConfig, load_records, run_sweep
 
@@ -117,26 +117,26 @@ def _by_key(out: Path) -> dict[str, tuple]:
 
 def test_importing_the_sim_layer_does_not_import_ray():
     code = ("import sys, phasemix.sim, phasemix.sim.sweep, phasemix.sim.executors, phasemix.sim.ray_executor as r;"
-            "r.make_executor('serial').close(); print('ray' in sys.modules)")
+            "phasemix.sim.executors.make_executor('serial').close(); print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_make_executor_choices_and_errors(monkeypatch):
-    assert isinstance(rx.make_executor("serial", None, None), SerialExecutor)
+    assert isinstance(make_executor("serial"), SerialExecutor)
     with pytest.raises(ValueError, match="executor"):
-        rx.make_executor("dask", None, 2)
+        make_executor("dask", 2)
     with pytest.raises(ConfigError, match="address 'h:6379' applies only to executor 'ray'"):
-        rx.make_executor("local", "h:6379", 2)
+        make_executor("local", 2, address="h:6379")
     with pytest.raises(ValueError, match="address must be"):
-        rx.make_executor("ray", "no-port", None)
+        make_executor("ray", address="no-port")
     with pytest.raises(ValueError, match="num_cpus=2 applies to a local Ray instance only"):
         rx.RayExecutor(address="10.0.0.1:6379", num_cpus=2)
     with pytest.raises(ValueError, match="max_retries"):
         rx.RayExecutor(max_retries=-1)
     monkeypatch.setattr(rx, "ray_available", lambda: False)
     with pytest.raises(ImportError, match=r"executor 'ray'.*pip install phasemix\[distributed\]"):
-        rx.make_executor("ray", None, 2)
+        make_executor("ray", 2)
 
 
 @pytest.mark.parametrize("address,ok", [(None, True), ("auto", True), ("10.0.0.1:6379", True),
@@ -238,3 +238,14 @@ def test_gpu_points_fail_fast_on_a_cluster_without_gpus(ray_ex):
         list(ex.map(_square, [{"backend": "numpy"}, {"backend": "cuda"}]))
     cpu_only = rx.RayExecutor(progress=False, gpu_rule=lambda a: False)
     assert [o.ok for o in cpu_only.map(_trivial_with_faults, [{"x": 2, "backend": "cuda"}])] == [True]
+
+
+def test_simulate_cli_runs_on_ray_and_matches_serial(ray_ex, tmp_path):
+    """``phasemix simulate --executor ray`` (reusing the module's Ray) stores what the serial executor stores."""
+    from phasemix.cli import main
+
+    common = ["simulate", "-c", str(EXAMPLE_CONFIG), "--backend", "numpy", "--seed", "0", "--quiet"]
+    assert main([*common, "--executor", "ray", "-o", str(tmp_path / "ray")]) == 0
+    assert main([*common, "--executor", "serial", "-o", str(tmp_path / "serial")]) == 0
+    assert _by_key(tmp_path / "ray") == _by_key(tmp_path / "serial")
+    assert main([*common, "--executor", "local", "--address", "h:1", "-o", str(tmp_path / "bad")]) == 1
