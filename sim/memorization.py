@@ -27,7 +27,7 @@ from phasemix.kernels.backend import get_kernels
 from phasemix.kernels.reference import race_power_table
 from phasemix.sim.population import Population, PopulationSpec, build_population
 from phasemix.sim.waterfill import b_table, cost_table, fixed_level, water_fill, web_marginal
-from phasemix.theory.laws import DEFAULT_WEB_LAW
+from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 
 SCHEMA_VERSION = 1
 MODEL_VERSION = "memorization-v1"
@@ -190,7 +190,8 @@ def exposure_means(pop: Population, ratio: float, tokens_per_fact: float, tokens
     return ratio * p / tokens_per_fact * tokens
 
 
-def _chunk_schedule(settings: list[Setting], pop: Population) -> list[tuple[float, bool]]:
+def _chunk_schedule(settings: list[Setting], pop: Population,
+                    law: PowerLaw = DEFAULT_WEB_LAW) -> list[tuple[float, bool]]:
     """Chunks (ΔD, ends-at-checkpoint) shared by the batch, split for the race step size (Eq. (95) in
     docs/theory.md)."""
     cps = settings[0].tokens
@@ -203,7 +204,7 @@ def _chunk_schedule(settings: list[Setting], pop: Population) -> list[tuple[floa
         for st in settings:
             dyn = st.dynamics
             if dyn.race:
-                e = (1.0 - st.ratio) * float(web_marginal(DEFAULT_WEB_LAW, np.array([st.params]))[0]) / 2.0
+                e = (1.0 - st.ratio) * float(web_marginal(law, np.array([st.params]))[0]) / 2.0
                 wmax = float(pop.w_classes.max())
                 write = st.ratio * pmax / st.tokens_per_fact * -math.expm1(-dyn.eta * wmax * dyn.c_w)
                 rate = max(dyn.eta * e, write)
@@ -293,7 +294,7 @@ def stream_uid(setting: Setting, pop_spec: dict) -> int:
 
 
 def simulate(population, settings, backend: str = "auto", progress=None,
-             on_checkpoint=None) -> list[MemorizationResult]:
+             on_checkpoint=None, law: PowerLaw = DEFAULT_WEB_LAW) -> list[MemorizationResult]:
     """Run M1/M2 for a batch of settings sharing a population and checkpoints (Eq. (87)–(93) in docs/theory.md).
 
     Parameters
@@ -306,6 +307,8 @@ def simulate(population, settings, backend: str = "auto", progress=None,
     on_checkpoint : optional callable ``(tokens [S], n, x, lam_bits)`` called at each checkpoint with host copies of the
         per-fact state (exposures ``n`` [S, J] uint32, strengths ``x`` [S, J] Q0.32 or [S, 1] without the race) and
         the stored-set thresholds on value bits [S]; for per-fact analyses (costs a device-to-host copy).
+    law : the web-loss law whose marginal value G sets the water level and the race's erase rate (default: the
+        Pythia FineWeb-Edu fit); pass a law fitted on your own runs to simulate them.
 
     Returns
     -------
@@ -344,7 +347,9 @@ def simulate(population, settings, backend: str = "auto", progress=None,
     if race and np.ptp(theta) > 0:
         raise ValueError("settings in one batch must share dynamics.theta")
     theta_fp = int(round(theta[0] * 2 ** 32))
-    e_rate = np.array([(1.0 - s.ratio) * float(web_marginal(DEFAULT_WEB_LAW, np.array([s.params]))[0]) / 2.0
+    if not isinstance(law, PowerLaw):
+        raise TypeError(f"law must be a PowerLaw, got {type(law).__name__}")
+    e_rate = np.array([(1.0 - s.ratio) * float(web_marginal(law, np.array([s.params]))[0]) / 2.0
                        for s in settings])
     eta = np.array([s.dynamics.eta for s in settings])
     qw = race_power_table(np.stack([np.minimum(np.floor(np.exp(-s.dynamics.eta * pop.w_classes * s.dynamics.c_w)
@@ -353,7 +358,7 @@ def simulate(population, settings, backend: str = "auto", progress=None,
     if _single_shot(settings):  # M1: one chunk, each setting with its own D
         schedule = [(np.array([s.tokens[0] for s in settings]), True)]
     else:
-        schedule = [(np.full(n_set, d), at) for d, at in _chunk_schedule(settings, pop)]
+        schedule = [(np.full(n_set, d), at) for d, at in _chunk_schedule(settings, pop, law)]
     cp_index = 0
     outputs: list[list[CheckpointResult]] = [[] for _ in settings]
     table_cache: dict[bytes, tuple] = {}
@@ -375,7 +380,7 @@ def simulate(population, settings, backend: str = "auto", progress=None,
         free = [i for i, lv in enumerate(levels) if lv is None]
         if free:
             n_max = np.asarray(kern.get(kern.row_max(n)), dtype=np.int64)
-            solved = water_fill(kern, n, gclass, inv_d, w, btab, ctab, nref, n_min, params, ratio, n_max)
+            solved = water_fill(kern, n, gclass, inv_d, w, btab, ctab, nref, n_min, params, ratio, n_max, law=law)
             for i in free:
                 levels[i] = solved[i]
         lam_bits = np.array([lv.lam_bits for lv in levels], dtype=np.uint64)

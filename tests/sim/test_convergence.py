@@ -93,3 +93,20 @@ def test_uniform_set_tends_to_two_domain_closed_form():
     assert 0.5 < target < 1.0
     assert gaps[0] > gaps[1] > gaps[2]
     assert gaps[2] < 0.005  # the gap falls like D^(-1/2): ~0.026 at 1e13
+
+
+def test_another_web_law_moves_the_simulation_with_the_theory():
+    """``simulate(..., law=...)`` uses that law's marginal value: at large D it tracks Eq. (8) under the same law."""
+    from phasemix.theory.laws import PowerLaw
+
+    k, n_params, r, d = 20_000, 1e7, 0.1, 1e15
+    ks = KnowledgeSet(k, H, T_FACT)
+    steep = PowerLaw(E=1.769, A=3 * 4.952, alpha=0.283)  # a 3× larger web marginal value: less is stored
+    default_target = float(learned_fraction(n_params, r, ks))
+    steep_target = float(learned_fraction(n_params, r, ks, law=steep))
+    assert steep_target < default_target - 0.1
+    cp = simulate(PopulationSpec("uniform", facts=k), Setting(params=n_params, ratio=r, tokens=(d,), seed=2),
+                  backend="numba", law=steep)[0].checkpoints[0]
+    assert abs(cp.learned_fraction - steep_target) < 0.005
+    with pytest.raises(TypeError, match="law"):
+        simulate(PopulationSpec("uniform", facts=k), Setting(params=n_params, ratio=r, tokens=(d,)), law=(1, 2, 3))
