@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phasemix.theory.dynamics_context import Context, allocated_fraction, newton_increasing
+from phasemix.theory.dynamics_context import Context, allocated_fraction
 
 
 def _log_fail(ctx: Context, tau0, s) -> np.ndarray:
@@ -44,16 +44,46 @@ def run_decay(us, k) -> np.ndarray:
         rising = y_m < us
         sign = np.where(rising, 1.0, -1.0)
 
-        def fun(y):
-            tail = np.exp(log_fq + (k + 1) * y)
-            return sign * (np.expm1(y) - tail), sign * (np.exp(y) - (k + 1) * tail)
+        flat_fq, flat_k, flat_sign = (np.ravel(x) for x in (log_fq, k, sign))
+
+        def fun(y, idx):
+            kk = flat_k[idx]
+            tail = np.exp(flat_fq[idx] + (kk + 1) * y)
+            return flat_sign[idx] * (np.expm1(y) - tail), flat_sign[idx] * (np.exp(y) - (kk + 1) * tail)
 
         lo = np.where(rising, 0.0, y_m)
         hi = np.where(rising, y_m, us - np.log(f) / k)
         x0 = np.where(rising, np.log1p(np.exp(np.minimum(log_fq, 0.0))), 0.5 * (lo + hi))
         ok = np.isfinite(lo) & np.isfinite(hi) & (us > 0)
-        y = newton_increasing(fun, np.where(ok, lo, 0.0), np.where(ok, np.maximum(hi, lo), 1.0), np.where(ok, x0, 0.5))
+        y = newton_active(fun, np.where(ok, lo, 0.0), np.where(ok, np.maximum(hi, lo), 1.0), np.where(ok, x0, 0.5))
     return np.where(ok, y, np.where(us > 0, 0.0, np.inf))
+
+
+def newton_active(fun, lo, hi, x0, iterations: int = 60, xtol: float = 1e-13) -> np.ndarray:
+    """:func:`~phasemix.theory.dynamics_context.newton_increasing` that iterates only on unconverged entries.
+
+    ``fun(x, idx)`` returns ``(f, f')`` at the flat entries ``idx``; same safeguard (bisection when a Newton step
+    leaves the bracket) and stopping rule per entry, so each entry's answer is what the full-array solver gives.
+    """
+    shape = np.broadcast_shapes(np.shape(lo), np.shape(hi), np.shape(x0))
+    lo, hi, x = (np.array(np.broadcast_to(a, shape), dtype=float).ravel() for a in (lo, hi, x0))
+    x = np.clip(x, lo, hi)
+    active = np.arange(x.size)
+    for _ in range(iterations):
+        if active.size == 0:
+            break
+        xa = x[active]
+        f, df = fun(xa, active)
+        up = f > 0
+        hi_a = np.where(up, xa, hi[active])
+        lo_a = np.where(up, lo[active], xa)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = xa - f / df
+        ok = np.isfinite(step) & (step > lo_a) & (step <= hi_a)
+        xn = np.where(f == 0, xa, np.where(ok, step, 0.5 * (lo_a + hi_a)))
+        x[active], lo[active], hi[active] = xn, lo_a, hi_a
+        active = active[np.abs(xn - xa) > xtol * (1.0 + np.abs(xa))]
+    return x.reshape(shape)
 
 
 def _run_terms(ctx: Context, tau0, k, s, scales) -> tuple[np.ndarray, ...]:
@@ -136,15 +166,19 @@ def chain_run_tokens(ctx: Context, target_kept, tau0, k, s, scales) -> np.ndarra
             hi = np.where(inside & (g_left >= 0), np.minimum(hi, np.log(left)), hi)
         done = (jump_n > 0) | (hi <= lo)
 
-        def gap_slope(ln_n):  # smooth between the jumps: safeguarded Newton in ln n
+        flat_terms = tuple(np.broadcast_to(t, terms[0].shape).reshape(len(t), -1) for t in terms)
+        flat_y = np.broadcast_to(y, lo.shape).ravel()
+
+        def gap_slope(ln_n, idx):  # smooth between the jumps: safeguarded Newton in ln n
             n = np.exp(ln_n)
-            surv = _survival(n, terms)
-            ka, _, fqk, _, rate = terms
+            sub = tuple(t[:, idx] for t in flat_terms)
+            surv = _survival(n, sub)
+            ka, _, fqk, _, rate = sub
             slope = np.where(n < ka, 0.0, np.where(n <= 2 * ka, fqk, rate * surv))
-            return 1.0 - np.mean(surv, axis=0) - y, n * np.mean(slope, axis=0)
+            return 1.0 - np.mean(surv, axis=0) - flat_y[idx], n * np.mean(slope, axis=0)
 
         lo = np.where(done, hi, lo)  # a single point: Newton returns it
-        n = np.where(jump_n > 0, jump_n, np.exp(newton_increasing(gap_slope, np.minimum(lo, hi), hi)))
+        n = np.where(jump_n > 0, jump_n, np.exp(newton_active(gap_slope, np.minimum(lo, hi), hi, 0.5 * (lo + hi))))
         d = n / (ctx.ratio * ctx.p * ctx.clock)
         for _ in range(2):  # D's exposures (Context.exposures) must not round below n: a jump sits at n
             d = np.where(ctx.ratio * d * ctx.p * ctx.clock < n, np.nextafter(d, np.inf), d)
