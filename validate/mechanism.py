@@ -165,6 +165,8 @@ def mechanism_statement(out: dict) -> str:
             parts.append(f"Size at r = {z['ratio']:g}: d = {z['d_model'][0]} -> {z['d_model'][1]} moved the learned "
                          f"fraction {z['learned_fraction'][0]:.3f} -> {z['learned_fraction'][1]:.3f} and the web loss "
                          f"{z['web_loss_nats'][0]:.3f} -> {z['web_loss_nats'][1]:.3f}.")
+    if not parts:
+        return "No mechanism-check runs in this experiment (see the default experiment's report)."
     if survive is False or (supp is not None and supp > 0.7):
         verdict = ("Verdict: the data support an EXPOSURE (training-length) limit, not a capacity threshold: "
                    "mixed runs learn about as much as the r = 1 run at equal exposures and/or the null disappears "

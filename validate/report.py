@@ -96,6 +96,18 @@ def readme(rep: dict) -> str:
                      f"{_f(cmp_['measured_ci95'][1])}), predicted {_f(cmp_['predicted'])} (sensitivity "
                      f"{_f(cmp_['predicted_range'][0])}-{_f(cmp_['predicted_range'][1])}), measured/predicted "
                      f"{_f(cmp_['ratio_measured_over_predicted'], '.2f')}")
+    sub = an.get("subsampling")
+    if sub:
+        k = int(np.argmax(sub["learned_fraction"]))
+        lines.append(f"- subsampling at r = {sub['ratio']:g}, {sub['tokens'] / 1e6:g}M tokens: learned fraction of "
+                     "the full set " + ", ".join(f"{f:.3f} (rho {p:g})"
+                                                 for p, f in zip(sub["rho"], sub["learned_fraction"]))
+                     + f"; best measured rho {sub['rho'][k]:g}")
+        tb = sub.get("theory_best")
+        if tb:
+            lines.append(f"- theory (web law and b from `{an.get('calibration_from')}`): rho_best = "
+                         f"{tb['rho_best']:.3f} (fraction {tb['fraction_best']:.3f}), collapse rho* = "
+                         f"{tb['rho_collapse']:.3f}, fraction at rho = 1: {tb['fraction_full']:.3f}")
     lines.append(f"- simulation: {rep.get('simulation')}")
     lines += ["", "## Runs", "", "| group | r | tokens | d | seed | control | exposures | learned fraction | "
               "accuracy | web loss (nats) | web passes |", "|---|---|---|---|---|---|---|---|---|---|---|"]
