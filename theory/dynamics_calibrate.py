@@ -156,7 +156,8 @@ def calibrate(table: CalibrationTable, model: str = "exposure", *, bootstrap: in
     Parameters
     ----------
     table : observations (see :mod:`phasemix.theory.datasets` for the CSV schema).
-    model : ``exposure``, ``race``, ``chain``, ``chain-attr`` (needs the attributes' cardinalities) or ``static``.
+    model : ``exposure``, ``race``, ``chain``, ``chain-attr``, ``chain-run`` (these two need the attributes'
+        cardinalities) or ``static``.
     bootstrap : residual-bootstrap replicates (0 = no CIs); residuals are resampled within accuracy and ln T rows.
     seed : seed of the multi-start points, the candidate clouds and the bootstrap.
     speed_exponent : size exponent β of the learning clock; None = DEFAULT_SPEED_EXPONENT with one size (flagged

@@ -1,11 +1,12 @@
 """Finite-training models: accuracy after D training tokens, its D → ∞ limit and its inverse in D.
 
-Five models, each with at most three free parameters (finite-training.md; Eqs. (100)–(119) in docs/theory.md):
+Six models, each with at most three free parameters (finite-training.md; Eqs. (100)–(119) in docs/theory.md):
 
 - ``exposure``: exposure-dependent capacity ``b(n)`` inside the static allocator, values ``v ~ LogN(−ln c, σ)``.
 - ``race``: forgetting race (write ∝ exposure rate, erase ∝ web share), mean-field closed form, ``g ~ LogN(ln g0, σ)``.
 - ``chain``: consolidation chain (``k`` surviving gaps in a row), ceiling = static allocator with c = 1.
 - ``chain-attr``: the chain averaged over attributes, attribute a needing ``k·h_a/mean(h)`` survivals.
+- ``chain-run``: ``chain-attr`` with the exact waiting-time law of a run of k survivals (:mod:`.dynamics_runs`).
 - ``static``: the static allocator with value multiplier ``c`` and spread ``σ``, times a ramp ``1 − e^(−n/n_r)``.
 
 Shared inputs, root-finders and the heterogeneous allocator live in :mod:`phasemix.theory.dynamics_context`.
@@ -260,12 +261,12 @@ def chain_attr_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
 
 
 def chain_run_attr_core(ctx: Context, tau0, k, s) -> np.ndarray:
-    """Chain with the exact run-waiting-time law, averaged over attributes (Eqs. (120)–(121))."""
+    """Chain with the exact run-waiting-time law, averaged over attributes (Eqs. (111a)–(112a))."""
     return chain_run_core(ctx, tau0, k, s, _scales(ctx))
 
 
 def chain_run_attr_tokens(ctx: Context, target_kept, tau0, k, s) -> np.ndarray:
-    """Smallest D where the ``chain-run`` accuracy reaches the target (bisection in n, Eq. (121))."""
+    """Smallest D where the ``chain-run`` accuracy reaches the target (bisection in n, Eq. (112a))."""
     return chain_run_tokens(ctx, target_kept, tau0, k, s, _scales(ctx))
 
 
@@ -375,7 +376,7 @@ MODELS: dict[str, DynamicsModel] = {
 
 
 def get_model(name: str) -> DynamicsModel:
-    """The model called ``name`` (``exposure``, ``race``, ``chain``, ``static``)."""
+    """The model called ``name`` (``exposure``, ``race``, ``chain``, ``chain-attr``, ``chain-run``, ``static``)."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}, got {name!r}")
     return MODELS[name]
