@@ -17,6 +17,11 @@ def _plt():
     return plt
 
 
+def _legend(ax, size: int) -> None:
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=size)
+
+
 def _main(records, group, control="none"):
     return [r for r in records if r["spec"]["group"] == group and r["spec"]["control"] == control]
 
@@ -52,7 +57,7 @@ def fraction_vs_ratio(records, summary, path: Path) -> None:
     axes[1].set(xlabel="knowledge token share r", ylabel="exact-match accuracy (mean over attributes)")
     for ax in axes:
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=7)
+        _legend(ax, 7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -66,7 +71,7 @@ def mechanism(records, summary, path: Path) -> None:
     for d in ch.get("doubling", []):
         ax.plot(d["tokens"], d["learned_fraction"], "-o", label=f"r = {d['ratio']:g}")
     ax.set(xscale="log", xlabel="tokens", ylabel="learned fraction", title="doubling test")
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     ax = axes[1]
     rows = ch.get("control", [])
     if rows:
@@ -90,7 +95,7 @@ def mechanism(records, summary, path: Path) -> None:
                 "--" if r["spec"]["group"] == "doubling" else "-",
                 label=f"r = {r['spec']['ratio']:g}, {r['spec']['tokens'] / 1e6:g}M")
     ax.set(xscale="log", xlabel="exposures per bio (counted)", ylabel="learned fraction", title="iso-exposure")
-    ax.legend(fontsize=7)
+    _legend(ax, 7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -121,7 +126,7 @@ def phase_diagram(records, summary, path: Path) -> None:
         ax.plot(n, al.critical_ratio(n, ks, pl, b), "k--", label="predicted onset r_on(N)")
         ax.plot(n, al.target_ratio(n, ks, summary["target"], pl, b), "r-",
                 label=f"predicted r_a(N), a = {summary['target']}")
-        ax.legend(fontsize=8)
+        _legend(ax, 8)
     ax.set(xscale="log", xlabel="total parameters N", ylabel="knowledge token share r", ylim=(0, 1),
            title="phase diagram (points: runs)")
     from matplotlib.ticker import NullFormatter
@@ -145,8 +150,7 @@ def time_to_target(records, summary, path: Path) -> None:
         ax.axvline(1 / t["ratio"], color="grey", lw=0.6, ls=":")
     ax.set(xlabel="1/r", ylabel=f"tokens to learned fraction {summary['target']}", yscale="log",
            title="time to target (dotted: never reached)")
-    if rows:
-        ax.legend(fontsize=8)
+    _legend(ax, 8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -165,7 +169,7 @@ def web_law(records, summary, path: Path) -> None:
             label=f"E={law['E']:.2f} (fixed)" if law["E_fixed"] else f"E={law['E']:.2f}")
     ax.set(xscale="log", xlabel="total parameters", ylabel="web validation loss (nats/token)",
            title=f"web law: alpha = {law['alpha']:.3f}")
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -182,7 +186,7 @@ def subsampling(records, summary, path: Path) -> None:
         ax.plot(sub["theory_rho"], sub["theory_fraction"], "k--", label="theory acc(rho)")
     ax.set(xlabel="subsampling fraction rho", ylabel="learned fraction over the full set",
            title=f"subsampling at r = {sub['ratio']:g}")
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
