@@ -189,6 +189,19 @@ def test_predict_at_budget_regimes_and_bands():
     assert dy.predict_at_budget(70e6, 0.45, SYNBIO, 32e9, cal, target=0.5)["target"] == 0.5
 
 
+def test_predict_at_budget_with_the_winner_matches_its_calibration_points():
+    cal = fitted("chain-run")
+    out = dy.predict_at_budget(70e6, 0.35, SYNBIO, 32e9, cal)
+    point = [p for p in _acc_points(cal) if p["ratio"] == 0.35][0]
+    assert out["accuracy"] == pytest.approx((point["predicted"] - 0.004433) / (1 - 0.004433), rel=1e-6)
+    assert out["accuracy_low"] <= out["accuracy"] <= out["accuracy_high"]
+    assert out["regime"] == "exposure-limited" and out["tokens_to_target"] > 32e9
+    r = out["critical_ratio_at_tokens"]  # accuracy may jump in r: the crossing brackets the target
+    above = float(dy.accuracy("chain-run", cal.parameters, 70e6, r * (1 + 1e-9), SYNBIO, 32e9))
+    below = float(dy.accuracy("chain-run", cal.parameters, 70e6, r * (1 - 1e-9), SYNBIO, 32e9))
+    assert below <= 0.4 + 1e-7 <= above + 2e-7
+
+
 def test_predict_at_budget_flags_size_extrapolation_and_widens_band():
     cal = fitted("race")
     inside = dy.predict_at_budget(70e6, 0.3, SYNBIO, 32e9, cal)
