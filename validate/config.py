@@ -22,6 +22,7 @@ from phasemix.validate.synbio import SynBioConfig
 
 AUTO_RATIOS = ("auto:null", "auto:partial")
 _RUN_KEYS = {"ratio", "tokens", "d_model", "n_layers", "n_heads", "seed", "control", "individuals", "subsample",
+             "power_law_subsets", "power_law_exponent",
              "schedule", "lr"}
 _SWEEP_KEYS = _RUN_KEYS | {"group", "source", "tokens_factor", "note"}
 _TOP = {"experiment", "synbio", "web", "model", "train", "analysis", "sweep"}
@@ -41,6 +42,8 @@ class RunSpec:
     control: str = "none"
     individuals: int = 1000
     subsample: float = 1.0
+    power_law_subsets: int = 0
+    power_law_exponent: float = 1.5
     schedule: str = "cosine"
     lr: float = 1e-2
     note: str = ""
@@ -54,6 +57,10 @@ class RunSpec:
             check_int(k, getattr(self, k), minimum=1)
         check_int("seed", self.seed, minimum=0)
         check_choice("control", self.control, ("none", "fresh"))
+        check_int("power_law_subsets", self.power_law_subsets, minimum=0)
+        if self.power_law_subsets > self.individuals:
+            raise ConfigError(f"[[sweep]] group {self.group!r}: power_law_subsets must be <= individuals "
+                              f"({self.individuals}), got {self.power_law_subsets}")
         if self.control == "fresh" and r == 0:
             raise ConfigError(f"[[sweep]] group {self.group!r}: control='fresh' needs ratio > 0")
 
@@ -61,6 +68,9 @@ class RunSpec:
     def run_id(self) -> str:
         d = asdict(self)
         d.pop("note")
+        if not self.power_law_subsets:  # uniform exposures: ids stay those of configs written before the variant
+            d.pop("power_law_subsets")
+            d.pop("power_law_exponent")
         h = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
         ctl = "" if self.control == "none" else f"-{self.control}"
         return (f"{self.group}-r{self.ratio:g}-t{self.tokens / 1e6:g}M-d{self.d_model}-K{self.individuals}"
@@ -103,7 +113,8 @@ def expand_sweep(sweep: dict, cfg: ExperimentConfig, ratios_override: list[float
     """Expand one ``[[sweep]]`` table into run specs (``auto:`` ratios must be overridden)."""
     base = {"d_model": cfg.model.get("d_model", 32), "n_layers": cfg.model.get("n_layers", 2),
             "n_heads": cfg.model.get("n_heads", 2), "seed": 0, "control": "none",
-            "individuals": cfg.synbio.get("individuals", 1000), "subsample": 1.0,
+            "individuals": cfg.synbio.get("individuals", 1000), "subsample": 1.0, "power_law_subsets": 0,
+            "power_law_exponent": 1.5,
             "schedule": cfg.train.get("schedule", "cosine"), "lr": cfg.train.get("lr", 1e-2)}
     keys = [k for k in _RUN_KEYS if k in sweep]
     values = {k: _as_list(sweep[k]) for k in keys}

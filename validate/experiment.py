@@ -168,8 +168,13 @@ def run_one(run: RunSpec, ws: Workspace, out_dir: Path, device: str) -> dict:
                        min_lr_fraction=t.get("min_lr_fraction", 0.1), warmup=t.get("warmup"),
                        decay_fraction=t.get("decay_fraction", 0.1), weight_decay=t.get("weight_decay", 0.1),
                        grad_clip=t.get("grad_clip", 1.0), evals=int(t.get("evals", 12)))
+    weights = None
+    if run.power_law_subsets:
+        from phasemix.validate.synbio import power_law_weights
+
+        weights = power_law_weights(bio.size, run.power_law_subsets, run.power_law_exponent)
     stream = MixedStream(MixConfig(run.ratio, batch, context, steps, run.seed, run.control, run.subsample),
-                         bio, vocab, ws.web_train)
+                         bio, vocab, ws.web_train, weights)
     fingerprint = hashlib.sha256(json.dumps([run.to_dict(), mcfg.to_dict(), tcfg.steps, cfg.seed, ws.bpe_size],
                                             sort_keys=True, default=str).encode()).hexdigest()
     res = train(mcfg, tcfg, stream, _evaluator(ws, bio, vocab, context, device), fingerprint=fingerprint,
@@ -196,6 +201,15 @@ def run_one(run: RunSpec, ws: Workspace, out_dir: Path, device: str) -> dict:
         "torch": torch.__version__,
         "final_correct_hex": pack_bits(final_correct) if final_correct is not None else None,
     }
+    if run.power_law_subsets and final_correct is not None:
+        from phasemix.validate.synbio import ATTRIBUTE_SLOTS, subset_of
+
+        group = subset_of(bio.size, run.power_law_subsets)
+        exact = np.stack([final_correct[:, list(s)].all(axis=1) for s in ATTRIBUTE_SLOTS], axis=1).mean(axis=1)
+        sizes = np.bincount(group, minlength=run.power_law_subsets)
+        rec["power_law"] = {"subset_accuracy": (np.bincount(group, exact, run.power_law_subsets) / sizes).tolist(),
+                            "subset_exposures_mean": (np.bincount(group, exp, run.power_law_subsets) / sizes).tolist(),
+                            "exponent": run.power_law_exponent}
     if math.isnan(final.get("web_loss_nats", 0.0)):
         raise RuntimeError(f"run {run.run_id} diverged (NaN web loss)")
     return rec

@@ -29,6 +29,11 @@ def test_smoke_pipeline_memorizes_and_control_stays_at_floor(tmp_path, capsys):
     assert ctl["accuracy"] <= ctl["marginal_floor"] + 1 / 64
     assert ctl["learned_fraction"] <= 0.25
     assert ctl["web_loss_nats"] > 0 and ref["exposures_mean"] >= 300
+    recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    pl = next(r for r in recs if r["spec"]["group"] == "power_law")["power_law"]
+    e = pl["subset_exposures_mean"]
+    assert e == sorted(e, reverse=True) and 5 < e[0] / e[-1] < 12  # weights 1 : 4^-1.5 = 8 : 1
+    assert pl["subset_accuracy"][0] > pl["subset_accuracy"][-1]
     an = rep["analysis"]
     assert an["web_law"]["n_sizes"] == 3 and an["web_law"]["E_fixed"]
     assert "Verdict" in an["statement"]
@@ -38,6 +43,17 @@ def test_smoke_pipeline_memorizes_and_control_stays_at_floor(tmp_path, capsys):
     before = (out / "results.jsonl").read_text()
     assert main(["validate", "--config", "smoke", "--out", str(out)]) == 0
     assert (out / "results.jsonl").read_text() == before
+
+
+def test_import_does_not_load_heavy_dependencies():
+    import subprocess
+    import sys
+
+    code = ("import sys, phasemix.validate, phasemix.validate.experiment, phasemix.validate.report, "
+            "phasemix.commands.validate; print(sorted(m for m in ('torch', 'matplotlib', 'tokenizers') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_cli_dry_run_and_errors(tmp_path, capsys):
