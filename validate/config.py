@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -153,6 +154,9 @@ def parse_config(data: dict, name: str = "experiment") -> ExperimentConfig:
             raise ConfigError(f"[[sweep]] #{i}: unknown key(s) {sorted(bad)}; allowed: {sorted(_SWEEP_KEYS)}")
         if "group" not in s:
             raise ConfigError(f"[[sweep]] #{i} must set 'group'")
+        if not isinstance(s["group"], str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", s["group"]):
+            raise ConfigError(f"[[sweep]] #{i}: group must be 1-64 letters, digits, '_' or '-' (it names files), "
+                              f"got {s['group']!r}")
         for r in _as_list(s.get("ratio", [])):
             if isinstance(r, str):
                 if r not in AUTO_RATIOS or "source" not in s:

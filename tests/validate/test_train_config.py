@@ -112,6 +112,8 @@ def test_config_errors():
         parse_config(_doc(sweep=[{"group": "g", "ratio": "auto:null", "tokens": 1e5}]))
     with pytest.raises(ConfigError, match="sweep"):
         parse_config({"synbio": {}})
+    with pytest.raises(ConfigError, match="group"):  # run ids name checkpoint files inside the results folder
+        parse_config(_doc(sweep=[{"group": "../escape", "ratio": 0.5, "tokens": 1e5}]))
 
 
 def test_config_file_errors(tmp_path):
