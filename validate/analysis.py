@@ -246,6 +246,12 @@ def analyze(records: list[dict], analysis_cfg: dict | None = None) -> dict:
         if len(runs) >= 2:
             crit[f"{t:g}"] = measured_critical_ratio(runs, a, int(acfg.get("n_boot", 300)))
     out["measured"] = crit
+    dbl = [r for r in _group(main, "doubling") if r["spec"]["seed"] == seeds0]
+    for t in sorted({r["spec"]["tokens"] for r in dbl}):
+        runs = [r for r in dbl if r["spec"]["tokens"] == t]
+        if len(runs) >= 2:  # the doubled ratios bracket a crossing at the longer budget
+            out.setdefault("measured_doubled", {})[f"{t:g}"] = measured_critical_ratio(
+                runs, a, int(acfg.get("n_boot", 300)))
     ref = _group(main, "reference")
     pred = None
     if law is not None and bpp is not None and (core or ref):
