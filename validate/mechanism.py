@@ -158,8 +158,8 @@ def mechanism_statement(out: dict) -> str:
     costly = cost is not None and cost > max(0.002, 2 * (noise or 0.0))
     for t, md in (out.get("measured_doubled") or {}).items():
         if md["ratio"] is not None and np.isfinite(md["ratio"]):
-            parts.append(f"With {float(t) / 1e6:g}M tokens the two doubled ratios put the crossing of {out['target']} at "
-                         f"r = {md['ratio']:.3f} (95% CI {md['ci95'][0]:.3f}-{md['ci95'][1]:.3f}): the measured "
+            parts.append(f"With {float(t) / 1e6:g}M tokens the two doubled ratios put the crossing of "
+                         f"{out['target']} at r = {md['ratio']:.3f} (95% CI {md['ci95'][0]:.3f}-{md['ci95'][1]:.3f}): the measured "
                          "critical ratio moves with training length, the theory's static r* does not.")
     if ch.get("seeds"):
         s = ch["seeds"]
