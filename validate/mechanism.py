@@ -159,8 +159,9 @@ def mechanism_statement(out: dict) -> str:
     for t, md in (out.get("measured_doubled") or {}).items():
         if md["ratio"] is not None and np.isfinite(md["ratio"]):
             parts.append(f"With {float(t) / 1e6:g}M tokens the two doubled ratios put the crossing of "
-                         f"{out['target']} at r = {md['ratio']:.3f} (95% CI {md['ci95'][0]:.3f}-{md['ci95'][1]:.3f}): the measured "
-                         "critical ratio moves with training length, the theory's static r* does not.")
+                         f"{out['target']} at r = {md['ratio']:.3f} (95% CI {md['ci95'][0]:.3f}-"
+                         f"{md['ci95'][1]:.3f}): the measured critical ratio moves with training length, the "
+                         "theory's static r* does not.")
     if ch.get("seeds"):
         s = ch["seeds"]
         parts.append(f"Seeds at r = {s['ratio']:g}: learned fraction spread {s['fraction_spread']:.3f}, web-loss "
