@@ -51,8 +51,10 @@ def write_report(results: str | Path, out_dir: str | Path, analysis_cfg: dict | 
     out.mkdir(parents=True, exist_ok=True)
     summary = analyze(records, analysis_cfg)
     summary["subsampling"] = subsampling_summary(records, summary)
+    from phasemix.validate.simulation import simulation_summary
+
     rep = {"schema_version": SCHEMA_VERSION, "command": command, "analysis": summary,
-           "runs": [run_summary(r) for r in records], "simulation": simulation_note()}
+           "runs": [run_summary(r) for r in records], "simulation": simulation_summary(records, summary)}
     path = out / "report.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False))
@@ -60,7 +62,7 @@ def write_report(results: str | Path, out_dir: str | Path, analysis_cfg: dict | 
     if figures:
         from phasemix.validate.figures import draw_all
 
-        rep["figures"] = draw_all(records, summary, out)
+        rep["figures"] = draw_all(records, summary, out, rep["simulation"])
         tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False))
         tmp.replace(path)
     (out / "README.md").write_text(readme(_clean(rep)), encoding="utf-8")
@@ -108,7 +110,7 @@ def readme(rep: dict) -> str:
             lines.append(f"- theory (web law and b from `{an.get('calibration_from')}`): rho_best = "
                          f"{tb['rho_best']:.3f} (fraction {tb['fraction_best']:.3f}), collapse rho* = "
                          f"{tb['rho_collapse']:.3f}, fraction at rho = 1: {tb['fraction_full']:.3f}")
-    lines.append(f"- simulation: {rep.get('simulation')}")
+    lines += simulation_lines(rep.get("simulation") or {})
     lines += ["", "## Runs", "", "| group | r | tokens | d | seed | control | exposures | learned fraction | "
               "accuracy | web loss (nats) | web passes |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rep["runs"]:
@@ -118,11 +120,20 @@ def readme(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def simulation_note() -> str:
-    """Whether the simulation layer was run on the same settings."""
-    return ("not done: phasemix.sim's M1/M2 water-filling uses the default Pythia web law (DEFAULT_WEB_LAW) and "
-            "accepts another law only as a fixed water level, so it cannot yet be run with this report's fitted web "
-            "law; the theory side uses the closed forms of phasemix.theory.allocation with the fitted law")
+def simulation_lines(sim: dict) -> list[str]:
+    """README lines of the simulation column: one per simulated run, simulated vs theory vs measured."""
+    if not sim.get("done"):
+        return [f"- simulation: not run ({sim.get('why', 'no simulation summary')})"]
+    lines = [f"- simulation ({sim['model']}; fitted web law, b = {sim['bits_per_fact_capable_param']:.3f} per "
+             f"fact-capable parameter; {sim['population']}; race {sim['race']}). Learned fraction simulated / "
+             "theory / measured:"]
+    for r in sim["runs"]:
+        if "skipped" in r:
+            continue
+        sub = f", rho {r['subsample']:g}" if r.get("subsample", 1.0) != 1.0 else ""
+        lines.append(f"  - {r['group']} r = {r['ratio']:g}, {r['tokens'] / 1e6:g}M tokens, d = {r['d_model']}, "
+                     f"seed {r['seed']}{sub}: {r['learned_fraction']:.3f} / {r['theory']:.3f} / {r['measured']:.3f}")
+    return lines
 
 
 def subsampling_summary(records: list[dict], summary: dict) -> dict | None:
