@@ -232,16 +232,63 @@ def plan(cfg: ExperimentConfig) -> list[str]:
     return lines
 
 
+_WORKSPACES: dict[tuple[str, str], Workspace] = {}
+
+
+def _workspace(cfg: ExperimentConfig, cache_dir: Path) -> Workspace:
+    """This process's Workspace for (config, cache folder), built once (executor workers reuse it across runs)."""
+    key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), str(cache_dir))
+    if key not in _WORKSPACES:
+        _WORKSPACES[key] = Workspace(cfg, cache_dir)
+    return _WORKSPACES[key]
+
+
+def _point(task: dict) -> dict:
+    """Executor task: train and evaluate one run in a worker and return its record (the driver writes it).
+
+    ``task`` = ``{"cfg": ExperimentConfig, "run": RunSpec, "out": absolute results folder, "device": str}``; the
+    ``device`` key lets the Ray executor reserve a GPU for ``"cuda"``.
+    """
+    out = Path(task["out"])
+    ws = _workspace(task["cfg"], out / "cache")
+    rec = run_one(task["run"], ws, out, task["device"])
+    rec["corpus"] = ws.corpus_source
+    return rec
+
+
+def _finish(rec: dict, cfg: ExperimentConfig, out: Path, results: Path, done: list[dict], finished: set[str],
+            t0: float) -> None:
+    """Driver side of a finished run: append it (the driver is the only writer), drop its checkpoint, report."""
+    _append(results, rec)
+    done.append(rec)
+    finished.add(rec["run_id"])
+    ck = out / "checkpoints" / f"{rec['run_id']}.pt"
+    if ck.exists() and not cfg.analysis.get("keep_checkpoints", False):
+        ck.unlink()
+    f = rec["final"]
+    print(f"[done] {rec['run_id']}: learned {f['learned_fraction']:.3f} acc {f['accuracy']:.3f} "
+          f"web {f['web_loss_nats']:.3f} ({rec['elapsed_s']:.0f}s; total {time.time() - t0:.0f}s)",
+          file=sys.stderr, flush=True)
+
+
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, device: str = "cpu",
-                   groups: list[str] | None = None) -> Path:
-    """Run every sweep in order (skipping finished runs) and return the results file."""
+                   groups: list[str] | None = None, executor=None) -> tuple[Path, list[dict]]:
+    """Run every sweep in order (skipping finished runs); returns ``(results file, failures)``.
+
+    With an ``executor`` (:mod:`phasemix.sim.executors`: local pool or Ray) the runs of one group go through
+    ``executor.map`` in parallel; groups still run in order (``auto:`` ratios need the earlier groups' results), the
+    driver appends every successful record itself, and ``failures`` holds one ``{"run_id", "error", "traceback"}``
+    per failed run (the others still finish). Without one, runs are trained here one after another and an error
+    stops the experiment (the serial path; ``failures`` is then always empty).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, default=str))
     results = out / RESULTS
-    ws = Workspace(cfg, out / "cache")
+    ws = _workspace(cfg, out / "cache")  # built here first, so the caches exist before any worker starts
     done = read_results(results)
     finished = {r["run_id"] for r in done}
+    failures: list[dict] = []
     t0 = time.time()
     for s in cfg.sweeps:
         if groups is not None and s["group"] not in groups:
@@ -253,20 +300,23 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, device: str = "cp
             print(f"[{s['group']}] auto ratios {picked}: {why}", file=sys.stderr)
         else:
             runs = expand_sweep(s, cfg)
-        for run in runs:
-            if run.run_id in finished:
-                continue
+        todo = [run for run in runs if run.run_id not in finished]
+        for run in todo:
             check_fits(run, cfg)
-            rec = run_one(run, ws, out, device)
-            rec["corpus"] = ws.corpus_source
-            _append(results, rec)
-            done.append(rec)
-            finished.add(run.run_id)
-            ck = out / "checkpoints" / f"{run.run_id}.pt"
-            if ck.exists() and not cfg.analysis.get("keep_checkpoints", False):
-                ck.unlink()
-            f = rec["final"]
-            print(f"[done] {run.run_id}: learned {f['learned_fraction']:.3f} acc {f['accuracy']:.3f} "
-                  f"web {f['web_loss_nats']:.3f} ({rec['elapsed_s']:.0f}s; total {time.time() - t0:.0f}s)",
-                  file=sys.stderr, flush=True)
-    return results
+        if executor is None:
+            for run in todo:
+                rec = run_one(run, ws, out, device)
+                rec["corpus"] = ws.corpus_source
+                _finish(rec, cfg, out, results, done, finished, t0)
+            continue
+        tasks = [{"cfg": cfg, "run": run, "out": str(out.resolve()), "device": device} for run in todo]
+        for outcome in executor.map(_point, tasks):
+            if outcome.ok:
+                _finish(outcome.value, cfg, out, results, done, finished, t0)
+            else:
+                run_id = todo[outcome.index].run_id
+                failures.append({"run_id": run_id, "error": f"{type(outcome.error).__name__}: {outcome.error}",
+                                 "traceback": outcome.traceback})
+                print(f"[failed] {run_id}: {type(outcome.error).__name__}: {outcome.error}", file=sys.stderr,
+                      flush=True)
+    return results, failures

@@ -18,6 +18,13 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default: cpu)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from existing results")
+    p.add_argument("--executor", choices=("serial", "local", "ray"), default="serial",
+                   help="how the runs of one group are trained: serial (default, one after another here), local "
+                        "(a process pool of --workers) or ray (a local Ray instance, or the cluster at --address)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (local) or CPUs of a local Ray instance (default: all cores)")
+    p.add_argument("--address", default=None, help="Ray cluster address (HOST:PORT, ray://HOST:PORT or auto); "
+                   "only with --executor ray")
     p.set_defaults(_run=run)
 
 
@@ -47,7 +54,43 @@ def run(args) -> int:
     out = Path(args.out)
     argv = [a for a in sys.argv[2:] if a != "--report-only"] if sys.argv[1:2] == ["validate"] else []
     command = " ".join(["phasemix validate", *(shlex.quote(a) for a in argv)])
-    results = out / RESULTS if args.report_only else run_experiment(cfg, out, device=args.device)
+    failures: list[dict] = []
+    if args.report_only:
+        results = out / RESULTS
+    else:
+        executor = _executor(args, cfg)
+        try:
+            results, failures = run_experiment(cfg, out, device=args.device, executor=executor)
+        finally:
+            if executor is not None:
+                executor.close()
     report = write_report(results, out, cfg.analysis, command=command)
     print(f"report: {report}")
+    if failures:
+        print(f"{len(failures)} run(s) failed: {', '.join(f['run_id'] for f in failures)}; rerun the same command "
+              "to retry them (finished runs are skipped)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _executor(args, cfg):
+    """None for serial (the in-process path), else a :mod:`phasemix.sim.executors` executor."""
+    from phasemix.errors import ConfigError
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.address is not None and args.executor != "ray":
+        raise ConfigError(f"--address {args.address!r} applies only to --executor ray, got --executor {args.executor}")
+    if args.executor == "serial":
+        return None
+    if args.executor == "ray":
+        from phasemix.sim import ray_executor as rx
+
+        if not rx.ray_available():
+            raise ImportError(f"--executor ray needs Ray, which is not installed here: {rx.INSTALL_HINT}")
+        rx.check_address(args.address)
+        return rx.RayExecutor(address=args.address, num_cpus=args.workers if args.address is None else None,
+                              cpus_per_point=cfg.threads)
+    from phasemix.sim.executors import make_executor
+
+    return make_executor(args.executor, args.workers)
