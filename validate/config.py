@@ -26,7 +26,7 @@ _RUN_KEYS = {"ratio", "tokens", "d_model", "n_layers", "n_heads", "seed", "contr
              "power_law_subsets", "power_law_exponent",
              "schedule", "lr"}
 _SWEEP_KEYS = _RUN_KEYS | {"group", "source", "tokens_factor", "note"}
-_TOP = {"experiment", "synbio", "web", "model", "train", "analysis", "sweep"}
+_TOP = {"experiment", "synbio", "web", "model", "train", "analysis", "sweep", "predict"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,7 @@ class ExperimentConfig:
     sweeps: tuple[dict, ...] = field(default_factory=tuple)
     seed: int = 0
     threads: int = 2
+    predict: dict = field(default_factory=dict)
 
     def synbio_config(self, individuals: int | None = None) -> SynBioConfig:
         d = dict(self.synbio)
@@ -170,7 +171,8 @@ def parse_config(data: dict, name: str = "experiment") -> ExperimentConfig:
     cfg = ExperimentConfig(name=str(exp.get("name", name)), synbio=dict(data.get("synbio", {})),
                            web=dict(data.get("web", {})), model=dict(data.get("model", {})),
                            train=dict(data.get("train", {})), analysis=dict(data.get("analysis", {})),
-                           sweeps=tuple(sweeps), seed=int(exp.get("seed", 0)), threads=int(exp.get("threads", 2)))
+                           sweeps=tuple(sweeps), seed=int(exp.get("seed", 0)), threads=int(exp.get("threads", 2)),
+                           predict=dict(data.get("predict", {})))
     try:
         cfg.synbio_config()
     except (TypeError, ValueError) as exc:

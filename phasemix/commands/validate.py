@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default: cpu)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from existing results")
+    p.add_argument("--predict-only", action="store_true",
+                   help="configs with [predict]: write DIR/predictions.json (calibrated on earlier runs) and stop, so "
+                        "the predictions can be committed before the runs are trained")
     p.add_argument("--executor", choices=("serial", "local", "ray"), default="serial",
                    help="how the runs of one group are trained: serial (default, one after another here), local "
                         "(a process pool of --workers) or ray (a local Ray instance, or the cluster at --address)")
@@ -35,7 +38,7 @@ def run(args) -> int:
     from phasemix.validate.config import load_config, shipped_config
 
     path = args.config
-    if path in ("smoke", "default", "mitigation"):
+    if path in ("smoke", "default", "mitigation", "predict_then_measure"):
         path = shipped_config(path)
     cfg = load_config(path)
     if args.seed is not None:
@@ -52,8 +55,13 @@ def run(args) -> int:
     from phasemix.validate.report import write_report
 
     out = Path(args.out)
-    argv = [a for a in sys.argv[2:] if a != "--report-only"] if sys.argv[1:2] == ["validate"] else []
+    argv = [a for a in sys.argv[2:] if a not in ("--report-only", "--predict-only")] \
+        if sys.argv[1:2] == ["validate"] else []
     command = " ".join(["phasemix validate", *(shlex.quote(a) for a in argv)])
+    if args.predict_only and not cfg.predict:
+        raise ValueError("--predict-only needs a config with a [predict] table (e.g. --config predict_then_measure)")
+    if cfg.predict:
+        return _predict_then_measure(args, cfg, out, command)
     failures: list[dict] = []
     if args.report_only:
         results = out / RESULTS
@@ -71,6 +79,29 @@ def run(args) -> int:
               "to retry them (finished runs are skipped)", file=sys.stderr)
         return 1
     return 0
+
+
+def _predict_then_measure(args, cfg, out, command: str) -> int:
+    """[predict] configs: predictions first (written once, kept), then the runs, then the comparison report."""
+    from phasemix.validate import predict as pm
+    from phasemix.validate.experiment import RESULTS, run_experiment
+
+    planned = pm.planned_runs(cfg)
+    failures: list[dict] = []
+    if not args.report_only:
+        path = pm.write_predictions(cfg, planned, out)
+        print(f"predictions: {path}")
+        if args.predict_only:
+            return 0
+        executor = _executor(args, cfg)
+        try:
+            _, failures = run_experiment(cfg, out, device=args.device, executor=executor)
+        finally:
+            if executor is not None:
+                executor.close()
+    report = pm.write_comparison(out / RESULTS, out, cfg, planned, command=command)
+    print(f"report: {report}")
+    return 1 if failures else 0
 
 
 def _executor(args, cfg):
