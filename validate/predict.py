@@ -233,3 +233,140 @@ def read_predictions(path: Path, planned: list | None = None) -> dict:
             raise ResultsFileError(f"{path}: predicts runs {have}, but the config plans {want}; predictions are "
                                    "never overwritten: use another --out for another plan")
     return doc
+
+
+def compare(doc: dict, records: list[dict]) -> dict:
+    """Prediction vs measurement for every predicted run that has finished (Eq. (139c))."""
+    by_id = {r["run_id"]: r for r in records}
+    best = doc["chosen_model"]
+    rows = []
+    for p in doc["runs"]:
+        rec = by_id.get(p["run_id"])
+        row = {k: p[k] for k in ("run_id", "group", "d_model", "ratio", "tokens")}
+        row["params_total"] = p["params"]["total"]
+        row["measured"] = None if rec is None else rec["final"]["learned_fraction"]
+        for name, pr in p["by_model"].items():
+            m = row["measured"]
+            row.setdefault("models", {})[name] = {
+                "predicted": pr["accuracy"], "low": pr["accuracy_low"], "high": pr["accuracy_high"],
+                "abs_error": None if m is None else abs(pr["accuracy"] - m),
+                "inside_band": None if m is None else bool(pr["accuracy_low"] - 1e-9 <= m
+                                                           <= pr["accuracy_high"] + 1e-9),
+                "extrapolated_in_size": pr["extrapolated_in_size"], "regime": pr["regime"]}
+        rows.append(row)
+    done = [r for r in rows if r["measured"] is not None]
+    summary = {}
+    for name in doc["runs"][0]["by_model"] if doc["runs"] else []:
+        errs = [r["models"][name]["abs_error"] for r in done]
+        summary[name] = {"mean_abs_error": float(np.mean(errs)) if errs else None,
+                         "max_abs_error": float(np.max(errs)) if errs else None,
+                         "inside_band": sum(r["models"][name]["inside_band"] for r in done), "measured": len(done)}
+    return {"chosen_model": best, "runs": rows, "by_model": summary, "missing": [r["run_id"] for r in rows
+                                                                                 if r["measured"] is None]}
+
+
+def _statement(doc: dict, cmp_: dict) -> str:
+    best = cmp_["chosen_model"]
+    s = cmp_["by_model"].get(best, {})
+    if not s or not s["measured"]:
+        return "No predicted run has been measured yet."
+    parts = [f"Chosen model {best!r} (lowest AIC on the d = {doc['calibration']['d_model']} runs): "
+             f"{s['inside_band']} of {s['measured']} measured runs inside the predicted band, mean absolute error "
+             f"{s['mean_abs_error']:.3f}, largest {s['max_abs_error']:.3f}."]
+    for r in cmp_["runs"]:
+        if r["measured"] is None:
+            continue
+        m = r["models"][best]
+        verdict = "inside" if m["inside_band"] else "OUTSIDE"
+        parts.append(f"d = {r['d_model']}, r = {r['ratio']:g}, {r['tokens'] / 1e6:g}M tokens: predicted "
+                     f"{m['predicted']:.3f} [{m['low']:.3f}, {m['high']:.3f}], measured {r['measured']:.3f} "
+                     f"({verdict} the band, error {m['abs_error']:.3f}).")
+    others = sorted((v["mean_abs_error"], k) for k, v in cmp_["by_model"].items()
+                    if k != best and v["mean_abs_error"] is not None)
+    if others and others[0][0] < s["mean_abs_error"]:
+        parts.append(f"In hindsight {others[0][1]!r} would have erred less (mean absolute error {others[0][0]:.3f}); "
+                     "it was not chosen because the choice is made by AIC on the calibration runs, before measuring.")
+    if cmp_["missing"]:
+        parts.append(f"Not measured: {', '.join(cmp_['missing'])}.")
+    return " ".join(parts)
+
+
+def write_comparison(results: Path, out_dir: Path, cfg, planned: list, command: str = "") -> Path:
+    """``report.json`` and ``README.md`` of a predict-then-measure experiment (predictions.json must exist)."""
+    from phasemix.validate.experiment import SCHEMA_VERSION as RESULTS_SCHEMA
+    from phasemix.validate.experiment import read_results
+
+    out = Path(out_dir)
+    doc = read_predictions(out / PREDICTIONS, planned)
+    records = read_results(results)
+    cmp_ = compare(doc, records)
+    cmp_["statement"] = _statement(doc, cmp_)
+    rep = {"schema_version": RESULTS_SCHEMA, "command": command, "predictions_created_utc": doc["created_utc"],
+           "calibration": {k: v for k, v in doc["calibration"].items() if k != "rows"},
+           "model_selection": doc["model_selection"], "comparison": cmp_,
+           "not_blind": doc.get("not_blind", []),
+           "runs": [{"run_id": r["run_id"], "learned_fraction": r["final"]["learned_fraction"],
+                     "accuracy": r["final"]["accuracy"], "web_loss_nats": r["final"]["web_loss_nats"],
+                     "exposures_mean": r["exposures"]["mean"], "params": r["params"], "elapsed_s": r["elapsed_s"]}
+                    for r in records]}
+    path = out / "report.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    (out / "README.md").write_text(comparison_readme(_clean(rep), doc), encoding="utf-8")
+    return path
+
+
+def comparison_readme(rep: dict, doc: dict) -> str:
+    """Markdown: the calibration, the model selection, and the prediction-vs-measurement table."""
+    cal, cmp_ = rep["calibration"], rep["comparison"]
+    best = cmp_["chosen_model"]
+    lines = ["# Prediction before measurement", "", "Reproduce with:", "", "```bash",
+             "phasemix validate --config predict_then_measure --out DIR --predict-only   # writes predictions.json",
+             (rep.get("command") or "phasemix validate --config predict_then_measure --out DIR")
+             + "   # trains the predicted runs, then compares", "```", "",
+             f"Predictions (`predictions.json`, written {rep['predictions_created_utc']} and committed before the runs "
+             "were trained; see `git log -- predictions.json results.jsonl`) come from the finite-training models of "
+             f"`phasemix.theory.dynamics` calibrated on the committed default experiment's d = {cal['d_model']} runs "
+             f"only (`{cal['results']}`, sha256 {cal['results_sha256'][:12]}...), with its fitted web law "
+             f"(alpha = {cal['web_law']['alpha']:.3f}) and b = {cal['bits_per_fact_capable_param']:.3f} bits per "
+             "fact-capable parameter. The model was chosen by AIC among the models that apply (no cardinalities in "
+             "the table, so no chain-attr/chain-run). Learned fraction = chance-corrected stored bits / K·h.", "",
+             "## Statement", "", cmp_["statement"], "", "## Model selection (calibration runs only)", "",
+             "| model | AIC | objective | LOO RMSE | parameters |", "|---|---|---|---|---|"]
+    for m in rep["model_selection"]:
+        pars = ", ".join(f"{k} = {v:.4g}" for k, v in m["parameters"].items())
+        lines.append(f"| {m['model']}{' (chosen)' if m['model'] == best else ''} | {m['aic']:.2f} | "
+                     f"{m['objective']:.4f} | {_f(m['loo_rmse'])} | {pars} |")
+    lines += ["", f"One calibration size: the learning clock's size exponent is the default "
+              f"{rep['model_selection'][0]['speed_exponent']:g} (assumed); predictions for other widths are flagged "
+              "as extrapolated and their band spans the exponent +- 0.5.", "",
+              "## Predicted vs measured (learned fraction)", "",
+              "| run | d | r | tokens | measured | " + " | ".join(
+                  f"{name}{' (chosen)' if name == best else ''}: predicted [band]" for name in cmp_["by_model"])
+              + " |", "|---|---|---|---|---|" + "---|" * len(cmp_["by_model"])]
+    for r in cmp_["runs"]:
+        cells = []
+        for name in cmp_["by_model"]:
+            m = r["models"][name]
+            flag = "" if m["inside_band"] is None else (" in" if m["inside_band"] else " **out**")
+            cells.append(f"{m['predicted']:.3f} [{m['low']:.3f}, {m['high']:.3f}]{flag}")
+        lines.append(f"| {r['group']} | {r['d_model']} | {r['ratio']:g} | {r['tokens'] / 1e6:g}M | "
+                     f"{_f(r['measured'])} | " + " | ".join(cells) + " |")
+    lines += ["", "| model | measured runs | inside band | mean abs error | max abs error |", "|---|---|---|---|---|"]
+    for name, s in cmp_["by_model"].items():
+        lines.append(f"| {name} | {s['measured']} | {s['inside_band']} | {_f(s['mean_abs_error'])} | "
+                     f"{_f(s['max_abs_error'])} |")
+    if rep.get("not_blind"):
+        lines += ["", "Not blind (measured in the default experiment before these predictions were made, but not "
+                  "used by the calibration):", ""]
+        for r in rep["not_blind"]:
+            m = r["by_model"][best]
+            lines.append(f"- d = {r['d_model']}, r = {r['ratio']:g}, {r['tokens'] / 1e6:g}M tokens: {best} predicted "
+                         f"{m['accuracy']:.3f} [{m['accuracy_low']:.3f}, {m['accuracy_high']:.3f}], measured "
+                         f"{r['measured']:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def _f(x, fmt: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, fmt)
