@@ -101,6 +101,11 @@ class Setting:
     def __post_init__(self) -> None:
         check_positive("params", self.params)
         check_unit_interval("ratio", self.ratio, high_open=True)
+        # the random streams are keyed on this setting's JSON: 58048 and 58048.0 must be the same setting
+        for name in ("params", "ratio", "tokens_per_fact", "bits_per_fact"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.lam is not None:
+            object.__setattr__(self, "lam", float(self.lam))
         toks = tuple(float(t) for t in np.atleast_1d(self.tokens))
         if not toks:
             raise ValueError("tokens must list at least one checkpoint, got []")

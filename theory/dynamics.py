@@ -25,6 +25,7 @@ from phasemix.theory.dynamics_calibrate import (
     calibrate,
     compare,
 )
+from phasemix.theory.dynamics_context import MAX_SPEED_EXPONENT
 from phasemix.theory.dynamics_models import (
     DEFAULT_REFERENCE_PARAMS,
     MODELS,
@@ -202,7 +203,7 @@ def predict_at_budget(params, ratio, knowledge: KnowledgeSet, tokens, calibratio
     t_target = float(spec.tokens_to_target(ctx(1.0), a, theta))
     betas = [beta]
     if extrapolated:
-        betas = sorted({max(0.0, beta - SIZE_BAND_EXPONENT), beta, beta + SIZE_BAND_EXPONENT})
+        betas = sorted({max(0.0, beta - SIZE_BAND_EXPONENT), beta, min(MAX_SPEED_EXPONENT, beta + SIZE_BAND_EXPONENT)})
     samples = [tuple(np.asarray(col, float)[:, None] for col in zip(*calibration.bootstrap))] \
         if calibration.bootstrap else []
     accs, times = [acc], [t_target]

@@ -21,6 +21,9 @@ B_MIN = 0.05
 DEFAULT_REFERENCE_PARAMS = 70e6
 _Z_MAX = 10.0  # |z| bracket of the quantile solve: F = Φ(−z) ∈ [7.6e-24, 1 − 7.6e-24]
 
+#: Largest size exponent of the learning clock accepted (speed per exposure ∝ N^β).
+MAX_SPEED_EXPONENT = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Context:
@@ -87,8 +90,9 @@ def make_context(params, ratio, facts, bits_per_fact, tokens_per_fact, tokens, k
     b = float(check_positive("bits_per_param", bits_per_param))
     ref = float(check_positive("reference_params", reference_params))
     beta = float(as_float_array("speed_exponent", speed_exponent))
-    if not 0.0 <= beta <= 2.0:
-        raise ValueError(f"speed_exponent must lie in [0, 2] (learning is not slower in larger models), got {beta!r}")
+    if not 0.0 <= beta <= MAX_SPEED_EXPONENT:
+        raise ValueError(f"speed_exponent must lie in [0, {MAX_SPEED_EXPONENT:g}] (learning is not slower in larger "
+                         f"models), got {beta!r}")
     n, r, k, h, tf, occ, d, rho = np.broadcast_arrays(n, r, k, h, tf, occ, d, rho)
     law_b = law.in_bits()
     return Context(

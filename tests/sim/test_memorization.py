@@ -111,3 +111,16 @@ def test_wrong_types_are_type_errors():
         simulate("zipf", Setting(1e6, 0.1, (1e9,)), backend="numpy")
     with pytest.raises(TypeError, match="settings"):
         simulate(POP, [{"params": 1e6}], backend="numpy")
+
+
+def test_integer_and_float_numbers_are_the_same_setting():
+    """Streams are keyed on the setting's JSON: params=58048 and 58048.0 must draw the same numbers."""
+    from phasemix.sim.memorization import Setting, simulate
+    from phasemix.sim.population import PopulationSpec
+
+    pop = PopulationSpec("uniform", facts=2000)
+    as_int = Setting(params=58048, ratio=0.2, tokens=(3_000_000,), tokens_per_fact=15, bits_per_fact=34)
+    as_float = Setting(params=58048.0, ratio=0.2, tokens=(3e6,), tokens_per_fact=15.0, bits_per_fact=34.0)
+    assert as_int == as_float and as_int.to_dict() == as_float.to_dict()
+    a, b = (simulate(pop, s, backend="numpy")[0].checkpoints[0] for s in (as_int, as_float))
+    assert a == b

@@ -262,3 +262,17 @@ def test_chain_attr_is_the_mean_over_attributes_and_needs_cardinalities():
         dy.accuracy("chain-attr", th, 70e6, 0.3, plain, 32e9)
     with pytest.raises(ValueError, match="need the attributes' cardinalities"):
         dy.tokens_to_target("chain-run", FITS["chain-run"], 70e6, 0.3, plain, 0.4)
+
+
+def test_size_band_stays_inside_the_allowed_speed_exponents():
+    """A calibration whose size exponent is near the top of its range still predicts off its size: the band's upper
+    exponent is clipped at MAX_SPEED_EXPONENT instead of failing."""
+    from phasemix.theory.datasets import load
+    from phasemix.theory.dynamics import calibrate, predict_at_budget
+    from phasemix.theory.dynamics_context import MAX_SPEED_EXPONENT
+
+    cal = calibrate(load("gu2025-70m"), "race", bootstrap=0, leave_one_out=False, speed_exponent=1.8)
+    out = predict_at_budget(410e6, 0.3, KnowledgeSet.synbio(), 32e9, cal)
+    assert out["extrapolated_in_size"] is True
+    assert out["size_band_exponents"] == [1.3, 1.8, MAX_SPEED_EXPONENT]
+    assert out["accuracy_low"] <= out["accuracy"] <= out["accuracy_high"]
