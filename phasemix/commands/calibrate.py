@@ -5,7 +5,7 @@ chain), ``chain-attr`` (the chain with per-attribute difficulty from the CSV's `
 (the same with the exact waiting-time law of a run of k survivals), ``static`` (static allocator with a ramp: the
 baseline), or ``all`` (fit every model, compare them by AIC and leave-one-out
 error, write the winner to ``--out``). ``--data`` is a shipped dataset name (``gu2025-70m``) or a CSV file (schema:
-``phasemix.theory.datasets``; docs/parts/dynamics.md). The file written is read by
+``phasemix.theory.datasets``; docs/theory.md §5). The file written is read by
 ``phasemix predict --tokens D --calibration CAL.json``.
 """
 
