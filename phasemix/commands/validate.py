@@ -11,9 +11,9 @@ def register(subparsers) -> None:
         "validate", help="train small GPTs on SynBio + web text and check the theory (see docs/validate.md)",
         description="Run a validate experiment (the shipped default when no --config is given), write results.jsonl "
                     "incrementally (a rerun resumes), then report.json and PNG figures into --out.")
-    p.add_argument("--config", default=None, help="experiment TOML (default: the shipped default.toml); "
+    p.add_argument("-c", "--config", default=None, help="experiment TOML (default: the shipped default.toml); "
                    "'smoke', 'default' or 'mitigation' pick a shipped config")
-    p.add_argument("--out", default="out/validate", help="results folder (default: out/validate)")
+    p.add_argument("-o", "--out", default="out/validate", help="results folder (default: out/validate)")
     p.add_argument("--seed", type=int, default=None, help="base seed (overrides [experiment] seed)")
     p.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default: cpu)")

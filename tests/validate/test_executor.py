@@ -60,3 +60,14 @@ def test_cli_executor_flags_are_checked_before_training(tmp_path, capsys):
     assert main(["validate", "--config", "smoke", "--out", out, "--executor", "local", "--workers", "0"]) == 1
     assert "--workers must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x" / "results.jsonl").exists()
+
+
+def test_validate_takes_short_config_and_out_flags(tmp_path, capsys):
+    """Config-driven commands share -c/--config and -o/--out (style guide); a bad ratio names the rule."""
+    from phasemix.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[sweep]]\ngroup = "core"\nratio = 1.5\ntokens = 1e5\n')
+    assert main(["validate", "-c", str(bad), "-o", str(tmp_path / "out"), "--dry-run"]) == 1
+    assert "ratio must lie in [0, 1]" in capsys.readouterr().err
+    assert main(["validate", "-c", "smoke", "-o", str(tmp_path / "out"), "--dry-run"]) == 0
