@@ -112,8 +112,8 @@ class Prediction:
         ]
         if self.target not in (0.0, 1.0):
             lines.append(
-                f"  target a = {self.target:g}:          r_a = {self._fmt(self.target_ratio)},"
-                f"  N_a = {self._fmt_count(self.target_params)} parameters"
+                f"  target fraction a     r_a = {self._fmt(self.target_ratio)},"
+                f" N_a = {self._fmt_count(self.target_params)} parameters (a = {self.target:g})  [Eq. (11)]"
             )
         lines += [
             "",
