@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,9 +16,11 @@ from phasemix._checks import check_positive, check_unit_interval
 from phasemix.theory import allocation as al
 from phasemix.theory import mitigation
 from phasemix.theory.capacity import DEFAULT_BITS_PER_PARAM, KnowledgeSet
-from phasemix.theory.dynamics import Calibration, predict_at_budget
 from phasemix.theory.laws import DEFAULT_WEB_LAW, PowerLaw
 from phasemix.units import format_count
+
+if TYPE_CHECKING:  # the finite-training layer loads only when a prediction at a token budget asks for it
+    from phasemix.theory.dynamics import Calibration
 
 SCHEMA_VERSION = 1
 
@@ -248,6 +251,8 @@ def predict(params: float = 70e6, ratio: float = 0.2, knowledge: KnowledgeSet | 
     if tokens is not None:
         if calibration is None:
             raise ValueError("calibration is required with tokens: fit one with `phasemix calibrate`")
+        from phasemix.theory.dynamics import predict_at_budget
+
         budget = predict_at_budget(n, r, knowledge, tokens, calibration, keep_fraction=rho, target=a)
         extras.update(tokens=float(tokens), **{k: v for k, v in budget.items() if k != "target"})
     return Prediction(
