@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,6 +13,27 @@ from typing import Any, ClassVar
 import numpy as np
 
 from phasemix.errors import ResultsFileError
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a torn one.
+
+    A temporary file in the same folder is written, fsynced and renamed over ``path`` (``os.replace``); the parent
+    folder is created if needed. Returns the path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 SCHEMA_VERSION = 1
 
@@ -37,11 +60,7 @@ class ResultIO:
 
     def to_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` to ``path`` atomically; returns the path."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
-        tmp.replace(path)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
 
     @classmethod
     def from_dict(cls, data: dict):

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from phasemix.errors import ResultsFileError
+from phasemix.results import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -199,14 +200,7 @@ class ResultStore:
     # ---- manifest ------------------------------------------------------------------------------------------
     def write_manifest(self, manifest: dict) -> None:
         """Write ``sweep.json`` atomically (tmp + fsync + os.replace)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.manifest_path.with_suffix(".json.tmp")
-        data = json.dumps(manifest, sort_keys=True, indent=2, allow_nan=False).encode()
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.manifest_path)
+        write_text_atomic(self.manifest_path, json.dumps(manifest, sort_keys=True, indent=2, allow_nan=False))
 
     def read_manifest(self) -> dict | None:
         """The manifest, or None if there is none."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from phasemix.errors import ResultsFileError
+from phasemix.results import write_text_atomic
 from phasemix.theory.dynamics_models import MODELS
 from phasemix.theory.laws import PowerLaw
 
@@ -65,13 +64,7 @@ class Calibration:
 
     def to_json(self, path: str | Path) -> Path:
         """Write the JSON (null for non-finite values) atomically to ``path``; returns the path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=p.name, suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, p)
-        return p
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
 
     @classmethod
     def from_dict(cls, data, *, model: str | None = None, source: str = "calibration") -> Calibration:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phasemix.results import write_text_atomic
 from phasemix.validate.analysis import analyze
 from phasemix.validate.experiment import SCHEMA_VERSION, read_results
 
@@ -55,16 +56,12 @@ def write_report(results: str | Path, out_dir: str | Path, analysis_cfg: dict | 
 
     rep = {"schema_version": SCHEMA_VERSION, "command": command, "analysis": summary,
            "runs": [run_summary(r) for r in records], "simulation": simulation_summary(records, summary)}
-    path = out / "report.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False))
-    tmp.replace(path)
+    path = write_text_atomic(out / "report.json", json.dumps(_clean(rep), indent=1, allow_nan=False))
     if figures:
         from phasemix.validate.figures import draw_all
 
         rep["figures"] = draw_all(records, summary, out, rep["simulation"])
-        tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False))
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(_clean(rep), indent=1, allow_nan=False))
     (out / "README.md").write_text(readme(_clean(rep)), encoding="utf-8")
     return path
 

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     run_json = {"utc": utc_now(), "config_path": str(cfg_path), "config": cfg.to_dict(), "backend": backend,
                 "summary": {"total": summary.total, "ran": summary.ran, "already_done": summary.already_done,
                             "failed": summary.failed}}
-    tmp = out_dir / "run.json.tmp"
-    tmp.write_text(json.dumps(run_json, indent=2, sort_keys=True))
-    os.replace(tmp, out_dir / "run.json")
+    from phasemix.results import write_text_atomic
+
+    write_text_atomic(out_dir / "run.json", json.dumps(run_json, indent=2, sort_keys=True))
     return 1 if summary.failed else 0
