@@ -15,6 +15,19 @@ import numpy as np
 from phasemix.errors import ResultsFileError
 
 
+def to_jsonable(obj: Any) -> Any:
+    """Plain-JSON copy of ``obj``: numpy arrays and scalars become Python values, NaN and ±inf become None."""
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer | np.bool_):
+        return obj.item()
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never a torn one.
 

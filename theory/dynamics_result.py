@@ -7,10 +7,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from phasemix.errors import ResultsFileError
-from phasemix.results import write_text_atomic
+from phasemix.results import to_jsonable, write_text_atomic
 from phasemix.theory.dynamics_models import MODELS
 from phasemix.theory.laws import PowerLaw
 
@@ -60,7 +58,7 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """Plain dict (non-finite floats become None)."""
-        return _jsonable(asdict(self))
+        return to_jsonable(asdict(self))
 
     def to_json(self, path: str | Path) -> Path:
         """Write the JSON (null for non-finite values) atomically to ``path``; returns the path."""
@@ -123,16 +121,3 @@ class Calibration:
 def _nan(v):
     return math.nan if v is None else float(v)
 
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from phasemix.errors import ConfigError, ResultsFileError
+from phasemix.results import to_jsonable, write_text_atomic
 
 KIND = "phasemix.validate.predictions"
 SCHEMA_VERSION = 1
@@ -191,17 +192,6 @@ def make_predictions(cfg, planned: list) -> dict:
     }
 
 
-def _clean(o):
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    if isinstance(o, float | np.floating):
-        return float(o) if math.isfinite(o) else None
-    if isinstance(o, np.integer | np.bool_):
-        return o.item()
-    return o
-
 
 def write_predictions(cfg, planned: list, out_dir: Path) -> Path:
     """Write ``out_dir/predictions.json`` once; an existing file is kept (it is the record made before training)."""
@@ -210,11 +200,7 @@ def write_predictions(cfg, planned: list, out_dir: Path) -> Path:
         read_predictions(path, planned)
         return path
     doc = make_predictions(cfg, planned)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(to_jsonable(doc), indent=1, allow_nan=False) + "\n")
 
 
 def read_predictions(path: Path, planned: list | None = None) -> dict:
@@ -309,11 +295,8 @@ def write_comparison(results: Path, out_dir: Path, cfg, planned: list, command: 
                      "accuracy": r["final"]["accuracy"], "web_loss_nats": r["final"]["web_loss_nats"],
                      "exposures_mean": r["exposures"]["mean"], "params": r["params"], "elapsed_s": r["elapsed_s"]}
                     for r in records]}
-    path = out / "report.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_clean(rep), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    (out / "README.md").write_text(comparison_readme(_clean(rep), doc), encoding="utf-8")
+    path = write_text_atomic(out / "report.json", json.dumps(to_jsonable(rep), indent=1, allow_nan=False) + "\n")
+    (out / "README.md").write_text(comparison_readme(to_jsonable(rep), doc), encoding="utf-8")
     return path
 
 

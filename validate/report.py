@@ -4,29 +4,13 @@ and PNG figures drawn with matplotlib's Agg backend (imported lazily)."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from phasemix.results import write_text_atomic
+from phasemix.results import to_jsonable, write_text_atomic
 from phasemix.validate.analysis import analyze
 from phasemix.validate.experiment import SCHEMA_VERSION, read_results
-
-
-def _clean(o):
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _clean(o.tolist())
-    if isinstance(o, np.integer | np.bool_):
-        return o.item()
-    if isinstance(o, float | np.floating):
-        o = float(o)
-        return o if math.isfinite(o) else None
-    return o
 
 
 def run_summary(r: dict) -> dict:
@@ -56,13 +40,13 @@ def write_report(results: str | Path, out_dir: str | Path, analysis_cfg: dict | 
 
     rep = {"schema_version": SCHEMA_VERSION, "command": command, "analysis": summary,
            "runs": [run_summary(r) for r in records], "simulation": simulation_summary(records, summary)}
-    path = write_text_atomic(out / "report.json", json.dumps(_clean(rep), indent=1, allow_nan=False))
+    path = write_text_atomic(out / "report.json", json.dumps(to_jsonable(rep), indent=1, allow_nan=False))
     if figures:
         from phasemix.validate.figures import draw_all
 
         rep["figures"] = draw_all(records, summary, out, rep["simulation"])
-        write_text_atomic(path, json.dumps(_clean(rep), indent=1, allow_nan=False))
-    (out / "README.md").write_text(readme(_clean(rep)), encoding="utf-8")
+        write_text_atomic(path, json.dumps(to_jsonable(rep), indent=1, allow_nan=False))
+    (out / "README.md").write_text(readme(to_jsonable(rep)), encoding="utf-8")
     return path
 
 

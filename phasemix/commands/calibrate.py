@@ -100,7 +100,9 @@ def run(args) -> int:
         report["runner_up"] = runner.model
         report["objective_ratio_runner_up"] = runner.objective / best.objective if best.objective > 0 else math.inf
     if args.json:
-        print(json.dumps(_clean(report), indent=2, allow_nan=False))
+        from phasemix.results import to_jsonable
+
+        print(json.dumps(to_jsonable(report), indent=2, allow_nan=False))
         return 0
     print(f"data: {table.name} ({len(table)} rows){' - ' + table.citation if table.citation else ''}")
     header = f"{'model':<10} {'objective':>10} {'AIC':>8} {'LOO acc':>8} {'LOO lnT':>8} {'max|dacc|':>9} " \
@@ -131,12 +133,3 @@ def run(args) -> int:
     print(f"wrote {out}")
     return 0
 
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
